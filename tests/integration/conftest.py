@@ -1,0 +1,10 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Fixtures of the integration tests. Keep this a thin list of imports from servers/.
+
+pytest puts this directory on sys.path (no __init__.py here), so ``servers`` imports as a package.
+"""
+# pytest finds the fixtures by the names imported here, so they look unused to pylint.
+# pylint: disable=unused-import
+
+from servers.openbao import openbao, openbao_tls  # noqa: F401  (fixtures, session scope)

@@ -57,6 +57,8 @@ INSTANCE_MASKED_UNITS = [
     "sys-kernel-debug.mount", "systemd-firstboot.service",
 ]
 
+INSTANCE_IMAGE_STEPS = 'ENV container=docker\nSTOPSIGNAL SIGRTMIN+3\nCMD ["/sbin/init"]\n'
+
 REGISTRY_PORT = int(os.environ.get("HARNESS_REGISTRY_PORT", "5000"))
 REGISTRY_PUSH_HOST = f"127.0.0.1:{REGISTRY_PORT}"
 
@@ -123,7 +125,7 @@ def image_recipe(client: docker.DockerClient, tag: str) -> str | None:
 
 def instance_recipe_hash(suite: str) -> str:
     return sha256_of(suite, DEBIAN_MIRROR, " ".join(INSTANCE_PACKAGES),
-                     " ".join(INSTANCE_MASKED_UNITS), Path(__file__).read_bytes())
+                     " ".join(INSTANCE_MASKED_UNITS), INSTANCE_IMAGE_STEPS)
 
 
 def build_instance_image(client: docker.DockerClient, name: str, force: bool = False) -> str:
@@ -154,8 +156,7 @@ def build_instance_image(client: docker.DockerClient, name: str, force: bool = F
                        stdin=tar.stdout, check=True, stdout=subprocess.DEVNULL)
         if tar.wait() != 0:
             sys.exit(f"harness: packing the {name} root file system failed")
-    dockerfile = (f"FROM {rootfs_tag}\nENV container=docker\nSTOPSIGNAL SIGRTMIN+3\n"
-                  'CMD ["/sbin/init"]\n')
+    dockerfile = f"FROM {rootfs_tag}\n{INSTANCE_IMAGE_STEPS}"
     client.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=tag, rm=True,
                         labels={RECIPE_LABEL: recipe})
     client.images.remove(rootfs_tag, noprune=False)
@@ -282,6 +283,77 @@ def load_catalog() -> list[dict]:
     return yaml.safe_load((HARNESS_DIR / "images.yml").read_text())["images"]
 
 
+# ---------------------------------------------------------------- sandbox hosts
+
+SANDBOX_INVENTORY = REPO_DIR / "inventories" / "sandbox"
+SANDBOX_NETWORK = "sai-sandbox"
+SANDBOX_LABEL = "selfhosted_ai.harness.sandbox"
+
+
+def sandbox_hosts() -> dict[str, dict]:
+    """Hosts of the sandbox inventory with their container name and image."""
+    listing = subprocess.run(
+        [str(Path(sys.executable).parent / "ansible-inventory"), "-i", str(SANDBOX_INVENTORY),
+         "--list"], check=True, capture_output=True, text=True, cwd=REPO_DIR).stdout
+    hostvars = json.loads(listing)["_meta"]["hostvars"]
+    return {name: {"container": hv["ansible_host"], "image": hv["sandbox_image"]}
+            for name, hv in hostvars.items()}
+
+
+def systemd_container_options() -> dict:
+    """What systemd as PID 1 needs here (`--privileged` fails on these machines)."""
+    return {
+        "cap_add": ["SYS_ADMIN", "NET_ADMIN"],
+        "security_opt": ["seccomp=unconfined", "apparmor=unconfined"],
+        "cgroupns": "host",
+        "tmpfs": {"/run": "", "/run/lock": ""},
+    }
+
+
+def sandbox_up(client: docker.DockerClient) -> None:
+    try:
+        client.networks.get(SANDBOX_NETWORK)
+    except docker.errors.NotFound:
+        client.networks.create(SANDBOX_NETWORK, driver="bridge", labels={SANDBOX_LABEL: "1"})
+    for host, spec in sandbox_hosts().items():
+        build_instance_image(client, spec["image"].split(":")[1])
+        try:
+            container = client.containers.get(spec["container"])
+        except docker.errors.NotFound:
+            log(f"creating sandbox host {host} ({spec['image']})")
+            container = client.containers.run(
+                spec["image"], name=spec["container"], hostname=host, detach=True,
+                network=SANDBOX_NETWORK, labels={SANDBOX_LABEL: host},
+                volumes={"/sys/fs/cgroup": {"bind": "/sys/fs/cgroup", "mode": "rw"},
+                         f"{spec['container']}-docker": {"bind": "/var/lib/docker",
+                                                         "mode": "rw"}},
+                **systemd_container_options())
+        if container.status != "running":
+            container.start()
+        # systemd reports "degraded" when a unit failed; the host is usable either way.
+        for _ in range(60):
+            result = container.exec_run(["systemctl", "is-system-running", "--wait"])
+            state = result.output.decode().strip()
+            if state in ("running", "degraded"):
+                break
+            time.sleep(1)
+        else:
+            sys.exit(f"harness: sandbox host {host} did not boot (systemd: {state})")
+        log(f"sandbox host {host} is up ({state})")
+
+
+def sandbox_down(client: docker.DockerClient) -> None:
+    for container in client.containers.list(all=True, filters={"label": SANDBOX_LABEL}):
+        log(f"removing sandbox host {container.name} and its Docker volume")
+        container.remove(force=True, v=True)
+        try:
+            client.volumes.get(f"{container.name}-docker").remove(force=True)
+        except docker.errors.NotFound:
+            pass
+    for network in client.networks.list(filters={"label": SANDBOX_LABEL}):
+        network.remove()
+
+
 # ---------------------------------------------------------------- command line
 
 def harness_images_enabled() -> bool:
@@ -290,7 +362,8 @@ def harness_images_enabled() -> bool:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("command", choices=["engine", "instances", "services", "all"])
+    parser.add_argument("command", choices=["engine", "instances", "services", "all",
+                                            "sandbox-up", "sandbox-down"])
     parser.add_argument("--only", nargs="*", default=None,
                         help="instance names (debian12 debian13) or image refs to build")
     parser.add_argument("--force", action="store_true", help="rebuild even when up to date")
@@ -300,6 +373,12 @@ def main() -> None:
     if args.command == "engine":
         return
     client = docker_client()
+    if args.command == "sandbox-up":
+        sandbox_up(client)
+        return
+    if args.command == "sandbox-down":
+        sandbox_down(client)
+        return
     if args.command in ("instances", "all"):
         for name in args.only or INSTANCE_SUITES:
             if name in INSTANCE_SUITES:

@@ -314,8 +314,8 @@ class VaultSecretBackend(object):
         version = self.connection.kv2_mount_version(self.mount_point)
         if version is not None and version != '2':
             raise SecretBackendError('the secrets engine at %r on %s is not KV version 2 (%s); the secret lookup '
-                                     'needs KV version 2 for check-and-set' % (self.mount_point, self.connection.url,
-                                                                                 version))
+                                     'needs KV version 2 for check-and-set'
+                                     % (self.mount_point, self.connection.url, version))
 
     def get_or_create(self, name, generators, dry_run=False):
         try:

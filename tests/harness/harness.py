@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Test harness: the Docker engine, instance images, service images and the local registry.
 
 Molecule scenarios and `make demo` run hosts as systemd containers. No container registry is
@@ -107,7 +106,7 @@ def ensure_engine() -> None:
         log(f"starting dockerd (log: {STATE_DIR / 'dockerd.log'})")
         with open(STATE_DIR / "dockerd.log", "ab") as out:
             subprocess.Popen(["dockerd"], stdout=out, stderr=out, start_new_session=True)
-    for _ in range(60):
+    for _attempt in range(60):
         if engine_answers():
             return
         time.sleep(1)
@@ -194,7 +193,7 @@ def ensure_registry() -> None:
     with open(STATE_DIR / "registry.log", "ab") as out:
         subprocess.Popen(["docker-registry", "serve", str(config)], stdout=out, stderr=out,
                          start_new_session=True)
-    for _ in range(30):
+    for _attempt in range(30):
         if registry_answers():
             return
         time.sleep(0.5)
@@ -222,8 +221,8 @@ def registry_recipe(repository: str, tag: str) -> str | None:
 
 def split_ref(ref: str) -> tuple[str, str, str]:
     """docker.io/library/caddy:2.11 -> ('docker.io', 'library/caddy', '2.11')."""
-    name, _, tag = ref.rpartition(":")
-    registry, _, repository = name.partition("/")
+    name, tag = ref.rsplit(":", 1)
+    registry, repository = name.split("/", 1)
     return registry, repository, tag
 
 
@@ -269,7 +268,7 @@ def build_service_image(client: docker.DockerClient, spec: dict, force: bool = F
             # Outgoing HTTPS here goes through an intercepting proxy; builds that fetch from
             # PyPI or npm need the host's CA bundle.
             shutil.copy("/etc/ssl/certs/ca-certificates.crt", context / "host-ca.crt")
-        image, _ = client.images.build(
+        client.images.build(
             path=str(context), tag=local_tag, buildargs={"BASE": base_tag},
             labels={RECIPE_LABEL: recipe}, rm=True, forcerm=True, network_mode="host")
     for line in client.images.push(f"{REGISTRY_PUSH_HOST}/{repository}", tag=tag,
@@ -331,7 +330,7 @@ def sandbox_up(client: docker.DockerClient) -> None:
         if container.status != "running":
             container.start()
         # systemd reports "degraded" when a unit failed; the host is usable either way.
-        for _ in range(60):
+        for _attempt in range(60):
             result = container.exec_run(["systemctl", "is-system-running", "--wait"])
             state = result.output.decode().strip()
             if state in ("running", "degraded"):
@@ -361,7 +360,7 @@ def harness_images_enabled() -> bool:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     parser.add_argument("command", choices=["engine", "instances", "services", "all",
                                             "sandbox-up", "sandbox-down"])
     parser.add_argument("--only", nargs="*", default=None,

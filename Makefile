@@ -1,0 +1,74 @@
+# selfhosted_ai.stack: every target installs what it needs (Debian packages, .venv, dockerd).
+#   make demo     site.yml into the sandbox hosts (systemd containers on this machine)
+#   make test     the whole suite, stage by stage, with the time of each
+#   make lint     yamllint, ansible-lint (production profile), ansible-test sanity, build check
+#   make unit     pytest unit tests
+#   make integration   pytest against real servers started on loopback
+#   make molecule SCENARIO=docker   one molecule scenario (MOLECULE_DISTRO=debian13 for Debian 13)
+#   make bench    benchmarks; figures go into the README by hand, with the command
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+VENV := .venv
+BIN := $(VENV)/bin
+SCENARIOS ?= $(sort $(patsubst molecule/%/molecule.yml,%,$(wildcard molecule/*/molecule.yml)))
+SCENARIO ?= docker
+
+export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.collections
+export ANSIBLE_FORCE_COLOR := 0
+export PY_COLORS := 0
+export NO_COLOR := 1
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: help host venv engine images demo demo-down test lint unit integration molecule bench clean
+
+help:
+	@sed -n 's/^#   //p' Makefile
+
+host:
+	@tests/harness/host-packages.sh
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt
+	@$(MAKE) --no-print-directory host
+	@test -x $(BIN)/python || python3 -m venv $(VENV)
+	@$(BIN)/pip install -q --upgrade pip==25.3
+	@$(BIN)/pip install -q -r requirements-dev.txt -c constraints.txt
+	@touch $@
+
+venv: $(VENV)/.installed
+
+engine: venv
+	@$(BIN)/python tests/harness/harness.py engine
+
+images: venv
+	@$(BIN)/python tests/harness/harness.py all
+
+demo: images
+	@$(BIN)/python tests/harness/harness.py sandbox-up
+	@$(BIN)/ansible-playbook -i inventories/sandbox playbooks/site.yml
+	@$(BIN)/ansible-playbook -i inventories/sandbox playbooks/report.yml
+
+demo-down: venv
+	@$(BIN)/python tests/harness/harness.py sandbox-down
+
+test: venv
+	@tests/run-suite.sh $(SCENARIOS)
+
+lint: venv
+	@tests/run-suite.sh --only lint
+
+unit: venv
+	@$(BIN)/pytest tests/unit -q
+
+integration: venv
+	@$(BIN)/pytest tests/integration -q
+
+molecule: images
+	@$(BIN)/molecule test -s $(SCENARIO)
+
+bench: images
+	@tests/run-bench.sh
+
+clean: demo-down
+	rm -rf $(VENV) .cache

@@ -15,11 +15,17 @@ BIN := $(VENV)/bin
 SCENARIOS ?= $(sort $(patsubst molecule/%/molecule.yml,%,$(wildcard molecule/*/molecule.yml)))
 SCENARIO ?= docker
 
+# molecule and ansible-lint call ansible-* by name: the venv comes first on PATH.
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.collections
 export ANSIBLE_FORCE_COLOR := 0
 export PY_COLORS := 0
 export NO_COLOR := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
+# 1: the harness builds service images and serves them through its local registry mirror;
+# 0: hosts pull the official images (the default where Docker Hub answers).
+HARNESS_IMAGES ?= $(shell python3 tests/harness/detect-images.py)
+export HARNESS_IMAGES
 
 .PHONY: help host venv engine images demo demo-down test lint unit integration molecule bench clean
 
@@ -45,6 +51,7 @@ images: venv
 	@$(BIN)/python tests/harness/harness.py all
 
 demo: images
+	@echo "demo: HARNESS_IMAGES=$(HARNESS_IMAGES) ($(if $(filter 1,$(HARNESS_IMAGES)),images built by the harness,official images))"
 	@$(BIN)/python tests/harness/harness.py sandbox-up
 	@$(BIN)/ansible-playbook -i inventories/sandbox playbooks/site.yml
 	@$(BIN)/ansible-playbook -i inventories/sandbox playbooks/report.yml

@@ -1,0 +1,87 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""playbooks/preflight.yml, run for real by ansible-playbook against inventories written here.
+
+Every host in these inventories uses the local connection, but preflight only reads variables;
+the tests check that it stops bad inventories with a message that says what to fix.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[3]
+ANSIBLE_PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
+
+
+def run_preflight(tmp_path: Path, inventory: dict) -> subprocess.CompletedProcess:
+    hosts = tmp_path / "hosts.yml"
+    hosts.write_text(yaml.safe_dump(inventory))
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(REPO / ".collections"), ANSIBLE_NOCOLOR="1")
+    return subprocess.run([str(ANSIBLE_PLAYBOOK), "-i", str(hosts), str(REPO / "playbooks/preflight.yml")],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=120, check=False)
+
+
+def layout(groups: dict, domain: str | None = "ai.example.org") -> dict:
+    hosts_vars = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
+    inventory = {"all": {"vars": dict(hosts_vars), "children": {}}}
+    if domain is not None:
+        inventory["all"]["vars"]["stack_domain"] = domain
+    docker_children = {}
+    for group, members in groups.items():
+        entry = {"hosts": {member: None for member in members}}
+        if group == "outside":
+            inventory["all"]["children"]["n8n_workers"] = entry
+        else:
+            docker_children[group] = entry
+    inventory["all"]["children"]["docker_hosts"] = {"children": docker_children}
+    return inventory
+
+
+def test_a_consistent_inventory_passes(tmp_path):
+    result = run_preflight(tmp_path, layout({"proxy": ["h1"], "data": ["h1"], "apps": ["h1"],
+                                             "n8n_main": ["h1"], "n8n_workers": ["h2", "h3"]}))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "failed=0" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("groups", "expected"),
+    [
+        ({"proxy": ["h1"], "data": ["h1", "h2"]}, "at most one host in data"),
+        ({"proxy": ["h1"], "n8n_workers": ["h2"]}, "n8n_workers need exactly one n8n_main"),
+        ({"apps": ["h1"]}, "apps need a proxy host"),
+        ({"proxy": ["h1"], "outside": ["h9"]}, "not there: h9"),
+    ],
+    ids=["two-data-hosts", "workers-without-main", "apps-without-proxy", "host-outside-docker_hosts"],
+)
+def test_inconsistent_groups_are_refused_with_a_reason(tmp_path, groups, expected):
+    result = run_preflight(tmp_path, layout(groups))
+    assert result.returncode != 0
+    assert expected in " ".join(result.stdout.split()), result.stdout
+
+
+@pytest.mark.parametrize(
+    "domain",
+    [None, "Bad_Domain", "ai.example.org; rm -rf /", "-leading.example.org", "a" * 70 + ".org"],
+    ids=["missing", "upper-case-underscore", "shell-injection", "leading-hyphen", "label-too-long"],
+)
+def test_a_bad_stack_domain_is_refused_with_a_reason(tmp_path, domain):
+    result = run_preflight(tmp_path, layout({"proxy": ["h1"]}, domain=domain))
+    assert result.returncode != 0
+    assert "set stack_domain" in " ".join(result.stdout.split()), result.stdout
+
+
+def test_the_playbooks_syntax_is_valid_for_every_inventory():
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(REPO / ".collections"))
+    for inventory in ("single-host", "multi-host", "sandbox"):
+        result = subprocess.run([str(ANSIBLE_PLAYBOOK), "-i", f"inventories/{inventory}", "--syntax-check",
+                                 "playbooks/site.yml", "playbooks/report.yml"],
+                                cwd=REPO, env=env, capture_output=True, text=True, timeout=120, check=False)
+        assert result.returncode == 0, result.stdout + result.stderr

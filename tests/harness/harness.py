@@ -56,6 +56,12 @@ INSTANCE_MASKED_UNITS = [
     "sys-kernel-debug.mount", "systemd-firstboot.service",
 ]
 
+# Files that only exist because the host is a container: /proc/sys is read-only there, and
+# Docker 26+ (Debian 13) fails to start containers when it cannot turn IPv6 off on an interface.
+INSTANCE_FILES = {
+    "etc/systemd/system/docker.service.d/10-harness-container-host.conf":
+        "[Service]\nEnvironment=DOCKER_ALLOW_IPV6_ON_IPV4_INTERFACE=1\n",
+}
 INSTANCE_IMAGE_STEPS = 'ENV container=docker\nSTOPSIGNAL SIGRTMIN+3\nCMD ["/sbin/init"]\n'
 
 REGISTRY_PORT = int(os.environ.get("HARNESS_REGISTRY_PORT", "5000"))
@@ -124,7 +130,8 @@ def image_recipe(client: docker.DockerClient, tag: str) -> str | None:
 
 def instance_recipe_hash(suite: str) -> str:
     return sha256_of(suite, DEBIAN_MIRROR, " ".join(INSTANCE_PACKAGES),
-                     " ".join(INSTANCE_MASKED_UNITS), INSTANCE_IMAGE_STEPS)
+                     " ".join(INSTANCE_MASKED_UNITS), INSTANCE_IMAGE_STEPS,
+                     json.dumps(INSTANCE_FILES, sort_keys=True))
 
 
 def build_instance_image(client: docker.DockerClient, name: str, force: bool = False) -> str:
@@ -147,6 +154,9 @@ def build_instance_image(client: docker.DockerClient, name: str, force: bool = F
             link.unlink(missing_ok=True)
             link.symlink_to("/dev/null")
         (rootfs / "etc/hostname").write_text("instance\n")
+        for path, content in INSTANCE_FILES.items():
+            (rootfs / path).parent.mkdir(parents=True, exist_ok=True)
+            (rootfs / path).write_text(content)
         # `docker import` takes no STOPSIGNAL: import the root file system, then finish
         # the image with a two-line build.
         rootfs_tag = f"{INSTANCE_REPOSITORY}-rootfs:{name}"

@@ -337,6 +337,9 @@ def sandbox_up(client: docker.DockerClient) -> None:
                          f"{spec['container']}-docker": {"bind": "/var/lib/docker",
                                                          "mode": "rw"}},
                 **systemd_container_options())
+        if container.image.id != client.images.get(spec["image"]).id:
+            log(f"note: sandbox host {host} runs an older {spec['image']}; "
+                "`make demo-down` removes it so the next `make demo` starts it afresh")
         if container.status != "running":
             container.start()
         # systemd reports "degraded" when a unit failed; the host is usable either way.

@@ -2,7 +2,8 @@
 # Installs the Debian packages the test harness needs on the machine that runs `make`
 # (root on Debian 12/13). Quiet and quick when everything is there already.
 set -euo pipefail
-packages=(python3-venv debootstrap docker.io docker-registry rsync git openssh-client shellcheck)
+packages=(python3-venv debootstrap docker.io docker-registry rsync git openssh-client shellcheck
+          postgresql redis-server)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -8,3 +8,6 @@ pytest puts this directory on sys.path (no __init__.py here), so ``servers`` imp
 # pylint: disable=unused-import
 
 from servers.openbao import openbao, openbao_tls  # noqa: F401  (fixtures, session scope)
+from servers.postgres import postgres_server  # noqa: F401,E402  (tenant tests: PostgreSQL 15, session scope)
+from servers.valkey import valkey_server  # noqa: F401,E402  (tenant tests: Valkey/Redis, session scope)
+from servers.seaweedfs import seaweedfs_server  # noqa: F401,E402  (tenant tests: SeaweedFS S3, session scope)

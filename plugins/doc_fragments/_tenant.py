@@ -1,0 +1,307 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) selfhosted_ai.stack contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+# FOR INTERNAL COLLECTION USE ONLY: the interface may change in any release.
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+
+class ModuleDocFragment(object):
+
+    # Backend selection and connection options of selfhosted_ai.stack.tenant and tenant_info.
+    # Matches the *_SPEC dicts of plugins/module_utils/_tenant_*.py (see _tenant_args.py).
+    DOCUMENTATION = r'''
+options:
+  backends:
+    description:
+      - The backends to work on. When not given, every backend whose connection options are given.
+      - Each selected backend needs its connection options.
+    type: list
+    elements: str
+    choices: [postgres, valkey, s3, vault, qdrant, neo4j]
+  postgres:
+    description: How to reach PostgreSQL (psycopg 3). The login user needs SUPERUSER, or CREATEROLE and CREATEDB.
+    type: dict
+    suboptions:
+      host:
+        description: Host name or address.
+        type: str
+        default: 127.0.0.1
+      port:
+        description: Port.
+        type: int
+        default: 5432
+      login_user:
+        description: Role to log in as.
+        type: str
+        default: postgres
+      login_password:
+        description: Password of O(postgres.login_user).
+        type: str
+      database:
+        description: Database the one administrative connection opens.
+        type: str
+        default: postgres
+      sslmode:
+        description: libpq sslmode.
+        type: str
+        default: prefer
+        choices: [disable, allow, prefer, require, verify-ca, verify-full]
+      ca_cert:
+        description: CA certificate file for O(postgres.sslmode=verify-ca) and O(postgres.sslmode=verify-full).
+        type: path
+      connect_timeout:
+        description: Seconds to wait for a connection.
+        type: int
+        default: 10
+      extensions:
+        description:
+          - Extensions to create in every tenant database, for example V(vector) (pgvector).
+          - Checking them opens one short connection per tenant database (extensions live per database).
+        type: list
+        elements: str
+        default: []
+  valkey:
+    description: How to reach Valkey or Redis 7+ (redis-py). The login user needs the C(@admin) commands.
+    type: dict
+    suboptions:
+      host:
+        description: Host name or address.
+        type: str
+        default: 127.0.0.1
+      port:
+        description: Port.
+        type: int
+        default: 6379
+      username:
+        description: ACL user to log in as (the C(default) user when not given).
+        type: str
+      password:
+        description: Password of the login user.
+        type: str
+      tls:
+        description: Use TLS.
+        type: bool
+        default: false
+      ca_cert:
+        description: CA certificate file for TLS.
+        type: path
+      connect_timeout:
+        description: Seconds to wait for a connection.
+        type: int
+        default: 10
+      command_rules:
+        description:
+          - ACL command rules of every tenant user, one token per item, in the form the server prints them in C(ACL GETUSER).
+          - The default allows everything but the C(@dangerous) category, which includes every C(@admin) command.
+        type: list
+        elements: str
+        default: ['+@all', '-@dangerous']
+      layout:
+        description:
+          - V(acl_prefix) isolates tenants by ACL key and channel patterns C(<id>:*).
+          - V(db_number) also hands each tenant the database number of O(valkey.db_numbers); a database number is
+            B(not) a security boundary (ACLs cannot restrict SELECT), the key prefix ACL stays the isolation.
+        type: str
+        default: acl_prefix
+        choices: [acl_prefix, db_number]
+      db_numbers:
+        description: Tenant id to database number, for O(valkey.layout=db_number).
+        type: dict
+        default: {}
+      persist:
+        description:
+          - How ACL changes survive a restart. V(auto) runs C(ACL SAVE) when the server has an aclfile,
+            C(CONFIG REWRITE) otherwise; a failure is a warning, the change stays live.
+        type: str
+        default: auto
+        choices: [auto, acl_save, config_rewrite, none]
+  s3:
+    description:
+      - How to reach the S3 server (boto3) and its identity admin API.
+      - SeaweedFS serves the AWS IAM API on its S3 port; writes need C(-s3.iam.readOnly=false) (or C(-iam.readOnly=false)).
+    type: dict
+    suboptions:
+      endpoint_url:
+        description: S3 endpoint URL.
+        type: str
+        required: true
+      access_key:
+        description: Access key of an admin identity.
+        type: str
+        required: true
+      secret_key:
+        description: Secret key of the admin identity.
+        type: str
+        required: true
+      region:
+        description: Region name for request signing.
+        type: str
+        default: us-east-1
+      validate_certs:
+        description: Verify TLS certificates.
+        type: bool
+        default: true
+      admin_api:
+        description: Identity admin interface. V(iam) is the AWS IAM API (SeaweedFS, Ceph RGW).
+        type: str
+        default: iam
+        choices: [iam]
+      iam_endpoint_url:
+        description: IAM endpoint when it differs from O(s3.endpoint_url) (SeaweedFS C(weed iam), port 8111).
+        type: str
+      policy_name:
+        description: Name of the inline user policy that allows the tenant bucket.
+        type: str
+        default: tenant-bucket
+      connect_timeout:
+        description: Seconds to wait for a connection.
+        type: int
+        default: 10
+  vault:
+    description:
+      - How to reach HashiCorp Vault or OpenBao (hvac), and where tenant secrets live.
+      - Required when PostgreSQL, Valkey, S3 or Neo4j Enterprise are managed for present tenants; every generated credential is kept there.
+    type: dict
+    suboptions:
+      url:
+        description: Server URL; E(BAO_ADDR) or E(VAULT_ADDR) when not given.
+        type: str
+      auth_method:
+        description: V(token), V(approle), or V(auto) (AppRole when O(vault.role_id) or O(vault.secret_id) is set).
+        type: str
+        choices: [auto, token, approle]
+        default: auto
+      token:
+        description: Token; E(BAO_TOKEN) or E(VAULT_TOKEN) when not given.
+        type: str
+      role_id:
+        description: AppRole role ID of the module's own login.
+        type: str
+      secret_id:
+        description: AppRole secret ID of the module's own login.
+        type: str
+      approle_mount_point:
+        description: Mount of the AppRole auth method the module logs in through.
+        type: str
+        default: approle
+      namespace:
+        description: Vault Enterprise / OpenBao namespace.
+        type: str
+      ca_cert:
+        description: CA certificate file.
+        type: path
+      validate_certs:
+        description: Verify TLS certificates (default yes unless E(VAULT_SKIP_VERIFY) is true).
+        type: bool
+      client_cert:
+        description: Client certificate for mutual TLS.
+        type: path
+      client_key:
+        description: Key of O(vault.client_cert).
+        type: path
+      timeout:
+        description: Seconds to wait for each answer.
+        type: int
+        default: 30
+      mount:
+        description: Mount of the KV version 2 engine holding tenant secrets.
+        type: str
+        default: secret
+      path_prefix:
+        description: Tenant secrets live under C(<path_prefix>/<id>/) of O(vault.mount).
+        type: str
+        default: tenants
+      approle:
+        description: Create an AppRole role C(tenant-<id>) per tenant, bound to its policy.
+        type: bool
+        default: true
+      approle_auth_mount:
+        description: Mount of the AppRole auth method holding the tenant roles (enabled when missing).
+        type: str
+        default: approle
+      token_ttl:
+        description: TTL of tokens issued to tenant AppRoles (seconds, or with s, m, h, d).
+        type: str
+        default: 1h
+      token_max_ttl:
+        description: Maximum TTL of tokens issued to tenant AppRoles.
+        type: str
+        default: 4h
+  qdrant:
+    description: How to reach Qdrant's REST API.
+    type: dict
+    suboptions:
+      url:
+        description: Base URL.
+        type: str
+        default: http://127.0.0.1:6333
+      api_key:
+        description: The admin API key (also the JWT signing key when O(qdrant.jwt_rbac=true)).
+        type: str
+      validate_certs:
+        description: Verify TLS certificates.
+        type: bool
+        default: true
+      timeout:
+        description: Seconds to wait for each answer.
+        type: int
+        default: 30
+      vector_size:
+        description: Vector size of tenant collections, unless the tenant's quota C(qdrant_vector_size) says otherwise.
+        type: int
+        default: 768
+      distance:
+        description: Distance of tenant collections, unless the tenant's quota C(qdrant_distance) says otherwise.
+        type: str
+        default: Cosine
+        choices: [Cosine, Euclid, Dot, Manhattan]
+      jwt_rbac:
+        description: The server runs with C(service.jwt_rbac=true); store a token scoped to the tenant collection in Vault.
+        type: bool
+        default: false
+      jwt_ttl_days:
+        description: Lifetime of tenant tokens in days (C(exp) claim); V(0) means no expiry. Tokens are re-issued when a third of it is left.
+        type: int
+        default: 0
+  neo4j:
+    description: How to reach Neo4j's HTTP API.
+    type: dict
+    suboptions:
+      url:
+        description: Base URL of the HTTP API.
+        type: str
+        default: http://127.0.0.1:7474
+      user:
+        description: User to log in as.
+        type: str
+        default: neo4j
+      password:
+        description: Password of O(neo4j.user).
+        type: str
+        required: true
+      database:
+        description: Database holding the tenant anchor nodes (Community).
+        type: str
+        default: neo4j
+      edition:
+        description: V(community) (anchor nodes), V(enterprise) (a database, role and user per tenant), or V(auto) (ask the server).
+        type: str
+        default: auto
+        choices: [auto, community, enterprise]
+      validate_certs:
+        description: Verify TLS certificates.
+        type: bool
+        default: true
+      timeout:
+        description: Seconds to wait for each answer.
+        type: int
+        default: 30
+requirements:
+  - psycopg >= 3.1 (PostgreSQL backend)
+  - redis >= 4.5 (Valkey backend)
+  - boto3 (S3 backend)
+  - hvac (Vault backend)
+'''

@@ -1,0 +1,324 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) selfhosted_ai.stack contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""S3 tenant backend (boto3). Private to the collection.
+
+Per tenant: a bucket ``tenant-<id>`` (``_`` becomes ``-``: S3 forbids underscores), an
+identity ``tenant-<id>`` with one access key, and a policy that allows that bucket only.
+
+Buckets are plain S3 calls. Identities are server specific, so they sit behind
+``S3IdentityAdmin``; ``IamApiAdmin`` speaks the AWS IAM API (CreateUser, CreateAccessKey,
+PutUserPolicy), which SeaweedFS serves on its S3 port when IAM writes are enabled
+(``weed s3 -iam.readOnly=false`` / ``weed server -s3.iam.readOnly=false``). Garage (its admin
+API: keys + bucket permissions) and MinIO-compatible servers (``mc admin`` API: users +
+canned policies) fit the same four methods.
+"""
+
+from __future__ import annotations
+
+import json
+import traceback
+
+from ansible_collections.selfhosted_ai.stack.plugins.module_utils._tenant_common import BackendError, Change, tenant_id_from_prefixed
+
+try:
+    import boto3
+    import botocore.exceptions
+    from botocore.config import Config
+    HAS_BOTO3 = True
+    BOTO3_IMPORT_ERROR = None
+except ImportError:
+    HAS_BOTO3 = False
+    BOTO3_IMPORT_ERROR = traceback.format_exc()
+
+S3_SPEC = dict(
+    endpoint_url=dict(type="str", required=True),
+    access_key=dict(type="str", required=True, no_log=True),
+    secret_key=dict(type="str", required=True, no_log=True),
+    region=dict(type="str", default="us-east-1"),
+    validate_certs=dict(type="bool", default=True),
+    admin_api=dict(type="str", default="iam", choices=["iam"]),
+    iam_endpoint_url=dict(type="str"),
+    policy_name=dict(type="str", default="tenant-bucket"),
+    connect_timeout=dict(type="int", default=10),
+)
+
+_PURGE_PAGE = 1000
+
+
+def bucket_policy(bucket):
+    return {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Action": ["s3:*"],
+        "Resource": ["arn:aws:s3:::%s" % bucket, "arn:aws:s3:::%s/*" % bucket]}]}
+
+
+def normalise_policy(doc):
+    """Compare policies by meaning: strings vs one-element lists, key order, statement order."""
+    if isinstance(doc, str):
+        try:
+            doc = json.loads(doc)
+        except ValueError:
+            return doc
+    if not isinstance(doc, dict):
+        return doc
+    statements = doc.get("Statement") or []
+    if isinstance(statements, dict):
+        statements = [statements]
+    out = []
+    for stmt in statements:
+        item = {}
+        for key, value in stmt.items():
+            if key == "Sid":
+                continue
+            if isinstance(value, str) and key in ("Action", "Resource", "NotAction", "NotResource"):
+                value = [value]
+            if isinstance(value, list):
+                value = sorted(value)
+            item[key] = value
+        out.append(item)
+    return sorted(out, key=lambda s: json.dumps(s, sort_keys=True))
+
+
+def _error_code(exc):
+    return (getattr(exc, "response", None) or {}).get("Error", {}).get("Code", "")
+
+
+class S3IdentityAdmin(object):
+    """What a server must offer for tenant identities (one per tenant, keys, a bucket policy)."""
+
+    def list_identities(self):
+        """{user_name: {"access_keys": [ids], "policy": normalised policy or None}} for tenant users."""
+        raise NotImplementedError
+
+    def ensure_user(self, user):
+        raise NotImplementedError
+
+    def create_key(self, user):
+        """Return (access_key_id, secret_access_key)."""
+        raise NotImplementedError
+
+    def delete_key(self, user, key_id):
+        raise NotImplementedError
+
+    def put_policy(self, user, policy):
+        raise NotImplementedError
+
+    def delete_user(self, user):
+        """Delete keys, policy and identity."""
+        raise NotImplementedError
+
+
+class IamApiAdmin(S3IdentityAdmin):
+    """AWS IAM API (SeaweedFS embedded IAM, Ceph RGW, AWS)."""
+
+    def __init__(self, client, policy_name, prefix="tenant-"):
+        self.iam = client
+        self.policy_name = policy_name
+        self.prefix = prefix
+
+    def list_identities(self):
+        users = []
+        for page in self.iam.get_paginator("list_users").paginate():
+            users.extend(u["UserName"] for u in page.get("Users", []) if u["UserName"].startswith(self.prefix))
+        return dict((user, self.read_user(user)) for user in users)
+
+    def read_user(self, user):
+        keys = [k["AccessKeyId"] for k in self.iam.list_access_keys(UserName=user).get("AccessKeyMetadata", [])
+                if k.get("Status", "Active") == "Active"]
+        try:
+            doc = self.iam.get_user_policy(UserName=user, PolicyName=self.policy_name)["PolicyDocument"]
+            policy = normalise_policy(doc)
+        except botocore.exceptions.ClientError as exc:
+            if _error_code(exc) not in ("NoSuchEntity", "NoSuchEntityException", "NotFound", "404"):
+                raise
+            policy = None
+        return {"access_keys": keys, "policy": policy}
+
+    def ensure_user(self, user):
+        try:
+            self.iam.create_user(UserName=user)
+        except botocore.exceptions.ClientError as exc:
+            if _error_code(exc) not in ("EntityAlreadyExists", "EntityAlreadyExistsException"):
+                raise
+
+    def create_key(self, user):
+        key = self.iam.create_access_key(UserName=user)["AccessKey"]
+        return key["AccessKeyId"], key["SecretAccessKey"]
+
+    def delete_key(self, user, key_id):
+        self.iam.delete_access_key(UserName=user, AccessKeyId=key_id)
+
+    def put_policy(self, user, policy):
+        self.iam.put_user_policy(UserName=user, PolicyName=self.policy_name, PolicyDocument=json.dumps(policy))
+
+    def delete_user(self, user):
+        for key_id in self.read_user(user)["access_keys"]:
+            self.delete_key(user, key_id)
+        try:
+            self.iam.delete_user_policy(UserName=user, PolicyName=self.policy_name)
+        except botocore.exceptions.ClientError as exc:
+            if _error_code(exc) not in ("NoSuchEntity", "NoSuchEntityException"):
+                raise
+        self.iam.delete_user(UserName=user)
+
+
+class S3TenantBackend(object):
+    name = "s3"
+    credential_keys = ("s3_access_key", "s3_secret_key")
+
+    def __init__(self, options):
+        self.options = options
+        self.s3 = None
+        self.admin = None
+        self.warnings = []
+        self._buckets = None
+        self._identities = None
+        self.new_keys = {}
+
+    @property
+    def address(self):
+        return self.options["endpoint_url"]
+
+    def _fail(self, message):
+        return BackendError(self.name, self.address, message)
+
+    def connect(self):
+        config = Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=self.options["connect_timeout"],
+                        read_timeout=60, max_pool_connections=4)
+        kwargs = dict(aws_access_key_id=self.options["access_key"], aws_secret_access_key=self.options["secret_key"],
+                      region_name=self.options["region"], verify=self.options["validate_certs"], config=config)
+        try:
+            session = boto3.session.Session()
+            self.s3 = session.client("s3", endpoint_url=self.options["endpoint_url"], **kwargs)
+            iam = session.client("iam", endpoint_url=self.options.get("iam_endpoint_url") or self.options["endpoint_url"], **kwargs)
+            self.admin = IamApiAdmin(iam, self.options["policy_name"])
+            self._buckets = set(b["Name"] for b in self.s3.list_buckets().get("Buckets", []))
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+            raise self._fail("cannot list buckets with the admin key: %s" % exc)
+
+    def close(self):
+        self.s3 = None
+        self.admin = None
+
+    # ------------------------------------------------------------------ read
+    def read(self, tenants):
+        try:
+            self._identities = self.admin.list_identities()
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+            raise self._fail("the IAM API refused to list users (SeaweedFS: is IAM enabled and writable, "
+                             "-s3.iam.readOnly=false? is the admin key an Admin identity?): %s" % exc)
+        state = {}
+        for tenant in tenants:
+            ident = self._identities.get(tenant.s3_user)
+            state[tenant.id] = {"bucket": tenant.bucket in self._buckets, "identity": ident}
+        return state
+
+    @staticmethod
+    def public_view(current):
+        ident = current.get("identity")
+        identity = None
+        if ident is not None:
+            identity = {"access_keys": len(ident["access_keys"]), "policy": "bucket-only" if ident["policy"] else None}
+        return {"bucket": current.get("bucket", False), "identity": identity}
+
+    # ------------------------------------------------------------------ plan
+    def plan(self, tenant, current, creds):
+        change = Change()
+        change.before = self.public_view(current)
+        ops = []
+        ident = current["identity"]
+        if tenant.present:
+            if not current["bucket"]:
+                ops.append(("create_bucket", None))
+                change.add("create bucket %s" % tenant.bucket)
+            if ident is None:
+                ops.append(("create_user", None))
+                change.add("create identity %s" % tenant.s3_user)
+            known = creds.get("s3_access_key")
+            keys = ident["access_keys"] if ident else []
+            if known and known in keys and creds.get("s3_secret_key"):
+                stale = [k for k in keys if k != known]
+            else:
+                stale = list(keys)
+                ops.append(("create_key", None))
+                change.add("create access key for %s (secret stored in Vault)" % tenant.s3_user)
+            for key_id in stale:
+                ops.append(("delete_key", key_id))
+                change.add("delete access key %s of %s (no secret on record)" % (key_id, tenant.s3_user))
+            want = bucket_policy(tenant.bucket)
+            if ident is None or ident["policy"] != normalise_policy(want):
+                ops.append(("put_policy", want))
+                change.add("set policy of %s to bucket %s only" % (tenant.s3_user, tenant.bucket))
+            change.after = {"bucket": True, "identity": {"access_keys": 1, "policy": "bucket-only"}}
+        else:
+            if ident is not None:
+                ops.append(("delete_user", None))
+                change.add("delete identity %s, its keys and policy" % tenant.s3_user)
+            bucket = current["bucket"]
+            if tenant.purge and bucket:
+                ops.append(("purge_bucket", None))
+                change.add("delete bucket %s and its objects" % tenant.bucket)
+                bucket = False
+            change.after = {"bucket": bucket, "identity": None}
+        return change, ops
+
+    # ------------------------------------------------------------------ act
+    def apply(self, tenant, ops):
+        """Apply; returns {"s3_access_key": ..., "s3_secret_key": ...} when a key was made."""
+        made = {}
+        try:
+            for kind, arg in ops:
+                if kind == "create_bucket":
+                    try:
+                        self.s3.create_bucket(Bucket=tenant.bucket)
+                    except botocore.exceptions.ClientError as exc:
+                        if _error_code(exc) not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                            raise
+                elif kind == "create_user":
+                    self.admin.ensure_user(tenant.s3_user)
+                elif kind == "create_key":
+                    key_id, secret = self.admin.create_key(tenant.s3_user)
+                    made = {"s3_access_key": key_id, "s3_secret_key": secret}
+                elif kind == "delete_key":
+                    self.admin.delete_key(tenant.s3_user, arg)
+                elif kind == "put_policy":
+                    self.admin.put_policy(tenant.s3_user, arg)
+                elif kind == "delete_user":
+                    self.admin.delete_user(tenant.s3_user)
+                elif kind == "purge_bucket":
+                    self._purge(tenant.bucket)
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+            raise self._fail("%s for tenant %s failed: %s" % (kind, tenant.id, exc))
+        return made
+
+    def _purge(self, bucket):
+        paginator = self.s3.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=bucket, PaginationConfig={"PageSize": _PURGE_PAGE}):
+            keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+            if keys:
+                self.s3.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
+        self.s3.delete_bucket(Bucket=bucket)
+
+    def object_count(self, bucket, limit=1000):
+        try:
+            return self.s3.list_objects_v2(Bucket=bucket, MaxKeys=limit).get("KeyCount", 0)
+        except botocore.exceptions.ClientError:
+            return None
+
+    # ------------------------------------------------------------------ info
+    def discover(self):
+        try:
+            identities = self.admin.list_identities()
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+            raise self._fail("listing identities failed: %s" % exc)
+        found = {}
+        for bucket in sorted(self._buckets):
+            tenant_id = tenant_id_from_prefixed(bucket, "tenant-", sep="-")
+            if tenant_id:
+                found.setdefault(tenant_id, {})["bucket"] = bucket
+        for user, ident in identities.items():
+            tenant_id = tenant_id_from_prefixed(user, "tenant-", sep="-")
+            if tenant_id:
+                found.setdefault(tenant_id, {})["identity"] = {"name": user, "access_keys": len(ident["access_keys"]),
+                                                               "policy": bool(ident["policy"])}
+        return found

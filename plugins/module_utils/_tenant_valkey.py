@@ -1,0 +1,266 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) selfhosted_ai.stack contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Valkey/Redis tenant backend (redis-py). Private to the collection.
+
+Per tenant: an ACL user ``tenant_<id>`` limited to keys ``<id>:*`` and channels ``<id>:*``,
+commands ``+@all -@dangerous`` by default (``@dangerous`` includes every ``@admin`` command:
+CONFIG, ACL, DEBUG, MODULE, SHUTDOWN, KEYS, FLUSHALL, ...). The password is set as a
+SHA-256 hash (``#<hex>``), so the server never holds it in clear text.
+
+Layout ``db_number`` (legacy): the tenant is also told a database number; Valkey ACLs
+cannot restrict SELECT, so a database number is NOT a security boundary; the key prefix
+ACL is what isolates tenants, in both layouts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import traceback
+
+from ansible_collections.selfhosted_ai.stack.plugins.module_utils._tenant_common import BackendError, Change, tenant_id_from_prefixed
+
+try:
+    import redis
+    HAS_REDIS = True
+    REDIS_IMPORT_ERROR = None
+except ImportError:
+    HAS_REDIS = False
+    REDIS_IMPORT_ERROR = traceback.format_exc()
+
+DEFAULT_COMMAND_RULES = ["+@all", "-@dangerous"]
+
+VALKEY_SPEC = dict(
+    host=dict(type="str", default="127.0.0.1"),
+    port=dict(type="int", default=6379),
+    username=dict(type="str"),
+    password=dict(type="str", no_log=True),
+    tls=dict(type="bool", default=False),
+    ca_cert=dict(type="path"),
+    connect_timeout=dict(type="int", default=10),
+    command_rules=dict(type="list", elements="str", default=DEFAULT_COMMAND_RULES),
+    layout=dict(type="str", default="acl_prefix", choices=["acl_prefix", "db_number"]),
+    db_numbers=dict(type="dict", default={}),
+    persist=dict(type="str", default="auto", choices=["auto", "acl_save", "config_rewrite", "none"]),
+)
+
+_UNLINK_BATCH = 500
+
+
+def password_hash(password):
+    return hashlib.sha256(password.encode("utf-8")).hexdigest()
+
+
+def _text(value):
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return value
+
+
+def _tokens(value):
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple)):
+        out = []
+        for item in value:
+            out.extend(_text(item).split())
+        return out
+    return _text(value).split()
+
+
+class ValkeyTenantBackend(object):
+    name = "valkey"
+    credential_keys = ("valkey_password",)
+
+    def __init__(self, options):
+        self.options = options
+        self.client = None
+        self.warnings = []
+        for rule in options["command_rules"]:
+            if not rule or any(c.isspace() for c in rule) or rule[0] not in "+-":
+                raise BackendError(self.name, self.address, "command rule %r must be one ACL token starting with + or - "
+                                   "(such as +@read or -flushall)" % rule)
+        if options["layout"] == "db_number":
+            self.warnings.append("valkey layout db_number: a database number is NOT a security boundary (ACLs cannot "
+                                 "restrict SELECT); tenants are isolated by their ACL key prefix only")
+
+    @property
+    def address(self):
+        return "%s:%s" % (self.options["host"], self.options["port"])
+
+    def _fail(self, message):
+        return BackendError(self.name, self.address, message)
+
+    def connect(self):
+        kwargs = dict(host=self.options["host"], port=self.options["port"], password=self.options.get("password"),
+                      username=self.options.get("username"), socket_connect_timeout=self.options["connect_timeout"],
+                      socket_timeout=max(30, self.options["connect_timeout"]), decode_responses=False)
+        if self.options["tls"]:
+            kwargs["ssl"] = True
+            if self.options.get("ca_cert"):
+                kwargs["ssl_ca_certs"] = self.options["ca_cert"]
+        try:
+            self.client = redis.Redis(**kwargs)
+            self.client.ping()
+        except redis.RedisError as exc:
+            raise self._fail("cannot connect: %s" % exc)
+
+    def close(self):
+        if self.client is not None:
+            self.client.close()
+            self.client = None
+
+    # ------------------------------------------------------------------ read
+    def read(self, tenants):
+        try:
+            pipe = self.client.pipeline(transaction=False)
+            for tenant in tenants:
+                pipe.execute_command("ACL", "GETUSER", tenant.valkey_user)  # raw reply: rules in server order
+            answers = pipe.execute()
+        except redis.RedisError as exc:
+            raise self._fail("ACL GETUSER failed (the login user needs the @admin category): %s" % exc)
+        state = {}
+        for tenant, raw in zip(tenants, answers):
+            if raw is None:
+                state[tenant.id] = {"user": None}
+                continue
+            data = dict((_text(k), v) for k, v in self._pairs(raw))
+            flags = [_text(f) for f in data.get("flags", [])]
+            state[tenant.id] = {"user": {
+                "enabled": "on" in flags,
+                "passwords": [_text(p) for p in data.get("passwords", [])],
+                "keys": _tokens(data.get("keys")),
+                "channels": _tokens(data.get("channels")),
+                "commands": _tokens(data.get("commands")),
+                "selectors": len(data.get("selectors") or []),
+            }}
+        return state
+
+    @staticmethod
+    def _pairs(raw):
+        if isinstance(raw, dict):
+            return raw.items()
+        return zip(raw[0::2], raw[1::2])
+
+    @staticmethod
+    def public_view(current):
+        user = current.get("user")
+        if user is None:
+            return {"user": None}
+        view = dict(user)
+        view["passwords"] = len(user["passwords"])  # how many hashes, never the hashes
+        return {"user": view}
+
+    # ------------------------------------------------------------------ plan
+    def desired_user(self, tenant, password):
+        return {"enabled": True, "passwords": [password_hash(password)], "keys": ["~%s*" % tenant.key_prefix],
+                "channels": ["&%s*" % tenant.key_prefix], "commands": list(self.options["command_rules"]), "selectors": 0}
+
+    def plan(self, tenant, current, creds):
+        change = Change()
+        user = current["user"]
+        change.before = self.public_view(current)
+        ops = []
+        if tenant.present:
+            want = self.desired_user(tenant, creds["valkey_password"])
+            if user is None:
+                change.add("create ACL user %s" % tenant.valkey_user)
+            else:
+                for field in ("enabled", "passwords", "keys", "channels", "commands", "selectors"):
+                    if user[field] != want[field]:
+                        change.add("update ACL user %s: %s" % (tenant.valkey_user, field))
+            if change.changed:
+                ops.append(("setuser", ["reset", "on", "#" + want["passwords"][0], want["keys"][0], want["channels"][0]]
+                            + list(self.options["command_rules"])))
+            change.after = self.public_view({"user": want})
+        else:
+            if user is not None:
+                ops.append(("deluser", None))
+                change.add("delete ACL user %s (disconnects its clients)" % tenant.valkey_user)
+            if tenant.purge:
+                ops.append(("purge", None))
+            change.after = {"user": None}
+        return change, ops
+
+    def count_keys(self, tenant, limit=None):
+        """Number of keys with the tenant prefix (SCAN, bounded by ``limit``)."""
+        count = 0
+        for dummy in self.client.scan_iter(match=self._match(tenant), count=1000):
+            count += 1
+            if limit and count >= limit:
+                break
+        return count
+
+    @staticmethod
+    def _match(tenant):
+        # the prefix holds only [a-z0-9_:], none of which is a glob character
+        return "%s*" % tenant.key_prefix
+
+    # ------------------------------------------------------------------ act
+    def apply_all(self, work):
+        """work: list of (tenant, ops). One pipeline for every ACL change, then purges."""
+        try:
+            pipe = self.client.pipeline(transaction=False)
+            queued = 0
+            purges = []
+            for tenant, ops in work:
+                for kind, args in ops:
+                    if kind == "setuser":
+                        pipe.execute_command("ACL SETUSER", tenant.valkey_user, *args)
+                        queued += 1
+                    elif kind == "deluser":
+                        pipe.execute_command("ACL DELUSER", tenant.valkey_user)
+                        queued += 1
+                    elif kind == "purge":
+                        purges.append(tenant)
+            if queued:
+                pipe.execute()
+            for tenant in purges:
+                self._purge(tenant)
+            if queued:
+                self._persist()
+        except redis.RedisError as exc:
+            raise self._fail(str(exc))
+
+    def _purge(self, tenant):
+        batch = []
+        for key in self.client.scan_iter(match=self._match(tenant), count=1000):
+            batch.append(key)
+            if len(batch) >= _UNLINK_BATCH:
+                self.client.unlink(*batch)
+                batch = []
+        if batch:
+            self.client.unlink(*batch)
+
+    def _persist(self):
+        mode = self.options["persist"]
+        if mode == "none":
+            return
+        if mode == "auto":
+            try:
+                aclfile = self.client.config_get("aclfile")
+                aclfile = _text(aclfile.get(b"aclfile", aclfile.get("aclfile", "")))
+            except redis.RedisError:
+                aclfile = ""
+            mode = "acl_save" if aclfile else "config_rewrite"
+        try:
+            if mode == "acl_save":
+                self.client.execute_command("ACL SAVE")
+            else:
+                self.client.config_rewrite()
+        except redis.RedisError as exc:
+            self.warnings.append("valkey: ACL changes are live but were not persisted (%s failed: %s); "
+                                 "they are lost on restart unless the server config holds them" % (mode, exc))
+
+    # ------------------------------------------------------------------ info
+    def discover(self):
+        try:
+            names = [_text(n) for n in self.client.execute_command("ACL USERS")]
+        except redis.RedisError as exc:
+            raise self._fail("ACL USERS failed: %s" % exc)
+        found = {}
+        for name in names:
+            tenant_id = tenant_id_from_prefixed(name, "tenant_")
+            if tenant_id:
+                found[tenant_id] = {"user": name}
+        return found

@@ -1,0 +1,103 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) selfhosted_ai.stack contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+module: tenant_info
+short_description: Report the tenants found in each backend and what exists for each
+version_added: 0.1.0
+description:
+  - Lists the tenants that PostgreSQL, Valkey, S3, Vault/OpenBao, Qdrant and Neo4j hold, found by the names
+    M(selfhosted_ai.stack.tenant) gives them (C(tenant_<id>), C(tenant-<id>), C(<path_prefix>/<id>/)).
+  - Reads only; one connection per backend. Returns no secret.
+author:
+  - selfhosted_ai.stack maintainers (@selfhosted-ai)
+extends_documentation_fragment:
+  - selfhosted_ai.stack._tenant
+attributes:
+  check_mode:
+    description: Reads only.
+    support: full
+  diff_mode:
+    description: Returns no diff.
+    support: none
+  idempotent:
+    description: Reads only.
+    support: full
+options:
+  ids:
+    description: Only report these tenant ids (all when empty).
+    type: list
+    elements: str
+    default: []
+requirements:
+  - python >= 3.10
+'''
+
+EXAMPLES = r'''
+- name: What does each backend hold?
+  selfhosted_ai.stack.tenant_info:
+    postgres: "{{ tenant_postgres }}"
+    valkey: "{{ tenant_valkey }}"
+  register: found
+
+- name: Show the tenants known to PostgreSQL
+  ansible.builtin.debug:
+    msg: "{{ found.tenants | dict2items | selectattr('value.postgres', 'defined') | map(attribute='key') }}"
+'''
+
+RETURN = r'''
+tenants:
+  description: Tenant id to, per backend where something exists, what exists.
+  returned: always
+  type: dict
+  sample:
+    acme:
+      postgres: {"role": "tenant_acme", "login": true, "connection_limit": -1, "databases": ["n8n_acme"]}
+      valkey: {"user": "tenant_acme"}
+      s3: {"bucket": "tenant-acme", "identity": {"name": "tenant-acme", "access_keys": 1, "policy": true}}
+      vault: {"secrets_path": "secret/tenants/acme/", "policy": "tenant-acme", "approle": "tenant-acme"}
+backends:
+  description: The backends that were read.
+  returned: always
+  type: list
+  elements: str
+'''
+
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.selfhosted_ai.stack.plugins.module_utils._tenant_args import backend_argument_spec
+from ansible_collections.selfhosted_ai.stack.plugins.module_utils._tenant_common import BackendError, TenantInputError, check_tenant_id
+from ansible_collections.selfhosted_ai.stack.plugins.module_utils._tenant_engine import MissingLibrary, TenantEngine
+
+
+def main():
+    spec = dict(ids=dict(type="list", elements="str", default=[]))
+    spec.update(backend_argument_spec())
+    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
+    engine = TenantEngine(dict(module.params), check_mode=True)
+    try:
+        for tenant_id in module.params["ids"]:
+            check_tenant_id(tenant_id)
+        found = engine.info(set(module.params["ids"]) or None)
+    except TenantInputError as exc:
+        module.fail_json(msg="invalid input: %s" % exc)
+    except MissingLibrary as exc:
+        module.fail_json(msg=missing_required_lib(exc.library, reason="the %s backend" % exc.backend), exception=exc.error)
+    except BackendError as exc:
+        module.fail_json(msg=str(exc), backend=exc.backend, address=exc.address)
+    except Exception as exc:  # pylint: disable=broad-except
+        module.fail_json(msg="unexpected error: %s: %s" % (exc.__class__.__name__, exc), exception=traceback.format_exc())
+    finally:
+        engine.close()
+    module.exit_json(changed=False, tenants=dict(sorted(found.items())), backends=sorted(engine.backends))
+
+
+if __name__ == "__main__":
+    main()

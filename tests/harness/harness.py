@@ -312,7 +312,9 @@ def sandbox_hosts() -> dict[str, dict]:
 def systemd_container_options() -> dict:
     """What systemd as PID 1 needs here (`--privileged` fails on these machines)."""
     return {
-        "cap_add": ["SYS_ADMIN", "NET_ADMIN"],
+        # SYS_PTRACE: the nested runc joins the namespaces of containers that run as another
+        # user (postgres, valkey, openbao) for `docker exec` and healthchecks.
+        "cap_add": ["SYS_ADMIN", "NET_ADMIN", "SYS_PTRACE"],
         "security_opt": ["seccomp=unconfined", "apparmor=unconfined"],
         "cgroupns": "host",
         "tmpfs": {"/run": "", "/run/lock": ""},
@@ -330,6 +332,9 @@ def sandbox_up(client: docker.DockerClient) -> None:
             container = client.containers.get(spec["container"])
         except docker.errors.NotFound:
             log(f"creating sandbox host {host} ({spec['image']})")
+            # A new host has a new address: facts cached for its predecessor must not be used.
+            for cached in (REPO_DIR / ".cache" / "facts").glob(f"*{host}"):
+                cached.unlink()
             container = client.containers.run(
                 spec["image"], name=spec["container"], hostname=host, detach=True,
                 network=SANDBOX_NETWORK, labels={SANDBOX_LABEL: host},
@@ -364,6 +369,11 @@ def sandbox_down(client: docker.DockerClient) -> None:
             pass
     for network in client.networks.list(filters={"label": SANDBOX_LABEL}):
         network.remove()
+    # The sandbox's generated secrets (and OpenBao's unseal keys) belong to the hosts just removed.
+    secrets = SANDBOX_INVENTORY / ".secrets"
+    if secrets.exists():
+        log(f"removing the sandbox's secrets in {secrets.relative_to(REPO_DIR)}")
+        shutil.rmtree(secrets)
 
 
 # ---------------------------------------------------------------- command line

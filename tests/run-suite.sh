@@ -4,7 +4,7 @@
 #   tests/run-suite.sh [SCENARIO ...]     all stages, molecule for the given scenarios
 #   tests/run-suite.sh --only lint        one stage
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 BIN=.venv/bin
 export PATH="$PWD/.venv/bin:$PATH" ANSIBLE_COLLECTIONS_PATH="$PWD/.collections" ANSIBLE_FORCE_COLOR=0 PY_COLORS=0 NO_COLOR=1
 

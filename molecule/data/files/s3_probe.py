@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """S3 probe for the data scenario: put/get/list with boto3, and a refused access.
 
 Keys come from the environment (never arguments); prints one JSON object.

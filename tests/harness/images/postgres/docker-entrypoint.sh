@@ -17,7 +17,7 @@ if [ "${1:0:1}" = '-' ]; then set -- postgres "$@"; fi
 if [ "$1" = 'postgres' ]; then
   if [ "$(id -u)" = '0' ]; then
     mkdir -p "$PGDATA" && chmod 00700 "$PGDATA" && chown -R postgres:postgres "$PGDATA" /var/run/postgresql
-    exec gosu postgres "$BASH_SOURCE" "$@"
+    exec gosu postgres "${BASH_SOURCE[0]}" "$@"
   fi
   if [ ! -s "$PGDATA/PG_VERSION" ]; then
     file_env POSTGRES_PASSWORD

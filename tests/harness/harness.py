@@ -321,7 +321,17 @@ def systemd_container_options() -> dict:
     }
 
 
+def sandbox_admin_key() -> None:
+    """The SSH key the sandbox's admin user gets (hardening refuses to run without one)."""
+    key = SANDBOX_INVENTORY / ".secrets" / "sandbox-admin_ed25519"
+    if not key.exists():
+        key.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "sandbox-admin",
+                        "-f", str(key)], check=True)
+
+
 def sandbox_up(client: docker.DockerClient) -> None:
+    sandbox_admin_key()
     try:
         client.networks.get(SANDBOX_NETWORK)
     except docker.errors.NotFound:

@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # The official SeaweedFS image's entrypoint (docker/entrypoint.sh), re-implemented.
 isArgPassed() {
   arg="$1"; shift

@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -137,7 +136,7 @@ def rendered(tmp_path_factory):
              "hardening_admin_authorized_keys": ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBBBB spec@test"]}
     result = subprocess.run([str(ANSIBLE_PLAYBOOK), "-i", str(work / "inventory.json"), "-e", json.dumps(extra),
                              str(work / "playbook.yml")],
-                            cwd=work, env=env, capture_output=True, text=True, timeout=300)
+                            cwd=work, env=env, capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     return {host: out / host for host in HOSTS}
 

@@ -12,6 +12,8 @@ reused on every later run; never part of a result.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 from ansible_collections.selfhosted_ai.stack.plugins.module_utils._tenant_common import (
     BackendError, TenantInputError, generate_password, validate_tenants)
 
@@ -114,6 +116,16 @@ class TenantEngine(object):
             except Exception:  # pylint: disable=broad-except
                 pass
 
+    def read_all(self, tenants):
+        """Every backend's read, the backends side by side (each has its own connection); the
+        first failure in backend order is raised, as when they ran one after the other."""
+        names = list(self.backends)
+        if len(names) < 2:
+            return dict((name, self.backends[name].read(tenants)) for name in names)
+        with ThreadPoolExecutor(max_workers=len(names)) as pool:
+            futures = [(name, pool.submit(self.backends[name].read, tenants)) for name in names]
+            return dict((name, future.result()) for name, future in futures)
+
     def collect_warnings(self):
         out = list(self.warnings)
         for backend in self.backends.values():
@@ -125,7 +137,7 @@ class TenantEngine(object):
         tenants = validate_tenants(self.params["tenants"], self.params.get("default_apps"))
         self.build(tenants)
         self.connect()
-        current = dict((name, backend.read(tenants)) for name, backend in self.backends.items())
+        current = self.read_all(tenants)
         vault = self.backends.get("vault")
 
         results = []

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import traceback
+from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.selfhosted_ai.stack.plugins.module_utils._tenant_common import BackendError, Change, tenant_id_from_prefixed
 
@@ -44,6 +45,9 @@ S3_SPEC = dict(
 )
 
 _PURGE_PAGE = 1000
+# per-identity reads in flight at once: the IAM API has no bulk read of keys and policies
+# (SeaweedFS answers ListAccessKeys without UserName with the caller's keys only, as AWS does)
+_READ_WORKERS = 8
 
 
 def bucket_policy(bucket):
@@ -86,8 +90,9 @@ def _error_code(exc):
 class S3IdentityAdmin(object):
     """What a server must offer for tenant identities (one per tenant, keys, a bucket policy)."""
 
-    def list_identities(self):
-        """{user_name: {"access_keys": [ids], "policy": normalised policy or None}} for tenant users."""
+    def list_identities(self, only=None):
+        """{user_name: {"access_keys": [ids], "policy": normalised policy or None}} for tenant users
+        (only those named in ``only`` when it is given)."""
         raise NotImplementedError
 
     def ensure_user(self, user):
@@ -116,11 +121,17 @@ class IamApiAdmin(S3IdentityAdmin):
         self.policy_name = policy_name
         self.prefix = prefix
 
-    def list_identities(self):
+    def list_identities(self, only=None):
         users = []
         for page in self.iam.get_paginator("list_users").paginate():
             users.extend(u["UserName"] for u in page.get("Users", []) if u["UserName"].startswith(self.prefix))
-        return dict((user, self.read_user(user)) for user in users)
+        if only is not None:
+            users = [u for u in users if u in only]
+        if len(users) < 2:
+            return dict((user, self.read_user(user)) for user in users)
+        # boto3 clients are thread safe; a bounded pool overlaps the round trips
+        with ThreadPoolExecutor(max_workers=min(_READ_WORKERS, len(users))) as pool:
+            return dict(zip(users, pool.map(self.read_user, users)))
 
     def read_user(self, user):
         keys = [k["AccessKeyId"] for k in self.iam.list_access_keys(UserName=user).get("AccessKeyMetadata", [])
@@ -184,7 +195,7 @@ class S3TenantBackend(object):
 
     def connect(self):
         config = Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=self.options["connect_timeout"],
-                        read_timeout=60, max_pool_connections=4)
+                        read_timeout=60, max_pool_connections=_READ_WORKERS)
         kwargs = dict(aws_access_key_id=self.options["access_key"], aws_secret_access_key=self.options["secret_key"],
                       region_name=self.options["region"], verify=self.options["validate_certs"], config=config)
         try:
@@ -203,7 +214,8 @@ class S3TenantBackend(object):
     # ------------------------------------------------------------------ read
     def read(self, tenants):
         try:
-            self._identities = self.admin.list_identities()
+            # keys and policy are read for the tenants of this call only (two IAM calls per identity)
+            self._identities = self.admin.list_identities(only=set(t.s3_user for t in tenants))
         except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
             raise self._fail("the IAM API refused to list users (SeaweedFS: is IAM enabled and writable, "
                              "-s3.iam.readOnly=false? is the admin key an Admin identity?): %s" % exc)

@@ -17,6 +17,10 @@ lookup). Per tenant, on a KV version 2 mount (default ``secret``):
 
 from __future__ import annotations
 
+import copy
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 from ansible_collections.selfhosted_ai.stack.plugins.module_utils._tenant_common import BackendError, Change, tenant_id_from_prefixed
 from ansible_collections.selfhosted_ai.stack.plugins.module_utils._vault import (
     VAULT_ARGUMENT_SPEC, VaultConnection, VaultError)
@@ -40,6 +44,8 @@ VAULT_SPEC.update(
 
 CREDENTIALS = "credentials"
 _PURGE_LIMIT = 10000
+# per-tenant reads (credentials, policy, AppRole role) in flight at once; Vault has no bulk read
+_READ_WORKERS = 8
 
 
 def _ttl_seconds(value):
@@ -134,27 +140,59 @@ class VaultTenantBackend(object):
             return []
         return (raw.get("data") or {}).get("keys") or []
 
+    def _list_or_none(self, path):
+        """LIST, or None when the token may not list there (then every tenant is read)."""
+        try:
+            return self._list(path)
+        except BackendError:
+            return None
+
+    def _thread_conn(self, local):
+        """A VaultConnection per worker thread sharing this run's token (no new login)."""
+        conn = getattr(local, "conn", None)
+        if conn is None:
+            client = self.conn._new_client()  # pylint: disable=protected-access
+            client.token = self.client.token
+            conn = copy.copy(self.conn)
+            conn._client = client  # pylint: disable=protected-access
+            conn._owns_token = False  # pylint: disable=protected-access
+            local.conn = conn
+        return conn
+
+    def _read_one(self, local, tenant, policies, roles, with_secrets):
+        conn = self._thread_conn(local)
+        client = conn.client()
+        data, version = None, 0
+        if with_secrets is None or tenant.id in with_secrets:
+            data, version, dummy = self._call("reading credentials", conn.kv2_read, self.credentials_path(tenant.id),
+                                              mount_point=self.mount) or (None, 0, False)
+        policy = None
+        if tenant.vault_name in policies:
+            raw = self._call("reading policy", client.adapter.get, "/v1/sys/policies/acl/%s" % tenant.vault_name)
+            policy = ((raw or {}).get("data") or {}).get("policy")
+        role = None
+        if tenant.vault_name in roles:
+            raw = self._call("reading approle", client.adapter.get, "/v1/auth/%s/role/%s" % (self.auth_mount, tenant.vault_name))
+            role = (raw or {}).get("data")
+        stored = None
+        if not tenant.present and tenant.purge:
+            raw = self._call("listing secrets", client.adapter.list, "/v1/%s/metadata/%s/%s" % (self.mount, self.prefix, tenant.id))
+            stored = ((raw or {}).get("data") or {}).get("keys") or []
+        return {"credentials": data, "credentials_version": version, "policy": policy, "role": role, "secrets": stored}
+
     def read(self, tenants):
+        """Bulk where Vault allows it: one LIST each of tenant folders, policies and roles, then
+        only the GETs of what exists, several at a time (one client per worker thread)."""
         policies = set(self._list("/v1/sys/policies/acl"))
         roles = set(self._list("/v1/auth/%s/role" % self.auth_mount)) if self._approle_enabled else set()
-        state = {}
-        for tenant in tenants:
-            data, version, dummy = self._call("reading credentials", self.conn.kv2_read, self.credentials_path(tenant.id),
-                                              mount_point=self.mount) or (None, 0, False)
-            policy = None
-            if tenant.vault_name in policies:
-                raw = self._call("reading policy", self.client.adapter.get, "/v1/sys/policies/acl/%s" % tenant.vault_name)
-                policy = ((raw or {}).get("data") or {}).get("policy")
-            role = None
-            if tenant.vault_name in roles:
-                raw = self._call("reading approle", self.client.adapter.get, "/v1/auth/%s/role/%s" % (self.auth_mount, tenant.vault_name))
-                role = (raw or {}).get("data")
-            stored = None
-            if not tenant.present and tenant.purge:
-                stored = self._list("/v1/%s/metadata/%s/%s" % (self.mount, self.prefix, tenant.id))
-            state[tenant.id] = {"credentials": data, "credentials_version": version, "policy": policy, "role": role,
-                                "secrets": stored}
-        return state
+        folders = self._list_or_none("/v1/%s/metadata/%s" % (self.mount, self.prefix))
+        with_secrets = None if folders is None else set(key.rstrip("/") for key in folders)
+        local = threading.local()
+        if len(tenants) < 2:
+            return dict((t.id, self._read_one(local, t, policies, roles, with_secrets)) for t in tenants)
+        with ThreadPoolExecutor(max_workers=min(_READ_WORKERS, len(tenants))) as pool:
+            found = list(pool.map(lambda t: self._read_one(local, t, policies, roles, with_secrets), tenants))
+        return dict((t.id, item) for t, item in zip(tenants, found))
 
     @staticmethod
     def public_view(current):

@@ -1,0 +1,71 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The bulk/parallel reads of the S3 and Vault backends see exactly what one-by-one reads see.
+
+Tenants in mixed states (provisioned, never provisioned, revoked, revoked with secrets of its
+own) are read with the backends' ``read`` (LIST first, then GETs several at a time) and with
+the plain per-tenant reads (no LIST shortcut, one GET after the other); the two must agree.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tenant_harness import module_args, run_tenant
+
+from ansible_collections.selfhosted_ai.stack.plugins.module_utils import _tenant_s3, _tenant_vault
+from ansible_collections.selfhosted_ai.stack.plugins.module_utils._tenant_common import validate_tenants
+from ansible_collections.selfhosted_ai.stack.plugins.module_utils._tenant_engine import TenantEngine
+from ansible_collections.selfhosted_ai.stack.plugins.modules.tenant import argument_spec
+
+pytestmark = pytest.mark.integration
+
+IDS = ["bulk_made%d" % i for i in range(5)] + ["bulk_never", "bulk_revoked"]
+
+
+def _params(stack, tenants):
+    args = module_args(stack, tenants)
+    spec = argument_spec()
+    for name in ("postgres", "valkey", "s3", "vault"):
+        options = dict((key, value.get("default")) for key, value in spec[name]["options"].items())
+        options.update(args[name])
+        args[name] = options
+    for name in ("qdrant", "neo4j"):
+        args[name] = None
+    return args
+
+
+def test_bulk_reads_match_one_by_one(stack, monkeypatch):
+    made = [{"id": tid, "apps": ["n8n"]} for tid in IDS if tid != "bulk_never"]
+    assert run_tenant(module_args(stack, made))["changed"] is True
+    assert run_tenant(module_args(stack, [{"id": "bulk_revoked", "apps": ["n8n"], "state": "absent"}]))["changed"] is True
+
+    wanted = [{"id": tid, "apps": ["n8n"]} for tid in IDS[:-1]] + [{"id": "bulk_revoked", "apps": ["n8n"], "state": "absent", "purge": True}]
+    params = _params(stack, wanted)
+    tenants = validate_tenants(params["tenants"], params.get("default_apps"))
+    engine = TenantEngine(params, check_mode=True)
+    engine.build(tenants)
+    engine.connect()
+    try:
+        bulk = engine.read_all(tenants)
+        vault = engine.backends["vault"]
+        s3 = engine.backends["s3"]
+        # one by one: no LIST shortcut for credentials, one worker
+        monkeypatch.setattr(vault, "_list_or_none", lambda path: None)
+        monkeypatch.setattr(_tenant_vault, "_READ_WORKERS", 1)
+        monkeypatch.setattr(_tenant_s3, "_READ_WORKERS", 1)
+        single_vault = vault.read(tenants)
+        single_s3 = s3.read(tenants)
+    finally:
+        engine.close()
+    assert bulk["vault"] == single_vault
+    assert bulk["s3"] == single_s3
+    # the states are the mixed ones this test means to cover
+    assert bulk["vault"]["bulk_never"]["credentials"] is None and bulk["vault"]["bulk_never"]["policy"] is None
+    assert bulk["vault"]["bulk_made0"]["credentials"] and bulk["vault"]["bulk_made0"]["role"]
+    assert bulk["vault"]["bulk_revoked"]["credentials"] and bulk["vault"]["bulk_revoked"]["policy"] is None
+    assert bulk["vault"]["bulk_revoked"]["secrets"] == ["credentials"]
+    assert bulk["s3"]["bulk_made4"]["identity"]["access_keys"] and bulk["s3"]["bulk_never"]["identity"] is None
+
+    purge = [{"id": tid, "apps": ["n8n"], "state": "absent", "purge": True} for tid in IDS]
+    assert run_tenant(module_args(stack, purge))["changed"] is True

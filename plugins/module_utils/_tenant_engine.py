@@ -12,7 +12,11 @@ reused on every later run; never part of a result.
 
 from __future__ import annotations
 
+import traceback
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+
+from ansible.module_utils.basic import missing_required_lib
 
 from ansible_collections.selfhosted_ai.stack.plugins.module_utils._tenant_common import (
     BackendError, TenantInputError, generate_password, validate_tenants)
@@ -30,6 +34,23 @@ class MissingLibrary(Exception):
         self.library = library
         self.error = error
         super(MissingLibrary, self).__init__("%s backend needs the Python library %s" % (backend, library))
+
+
+@contextmanager
+def failing_on_engine_errors(module, engine, input_message):
+    """Turn what the engine raises into fail_json messages a person can act on; close the engine."""
+    try:
+        yield
+    except TenantInputError as exc:
+        module.fail_json(msg="%s: %s" % (input_message, exc))
+    except MissingLibrary as exc:
+        module.fail_json(msg=missing_required_lib(exc.library, reason="the %s backend" % exc.backend), exception=exc.error)
+    except BackendError as exc:
+        module.fail_json(msg=str(exc), backend=exc.backend, address=exc.address)
+    except Exception as exc:  # pylint: disable=broad-except
+        module.fail_json(msg="unexpected error: %s: %s" % (exc.__class__.__name__, exc), exception=traceback.format_exc())
+    finally:
+        engine.close()
 
 
 def _load(backend):

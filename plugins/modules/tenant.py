@@ -151,13 +151,10 @@ summary:
   sample: {"tenants": 3, "changed": 1, "present": 2, "absent": 1}
 '''
 
-import traceback
-
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.selfhosted_ai.stack.plugins.module_utils._tenant_args import backend_argument_spec
-from ansible_collections.selfhosted_ai.stack.plugins.module_utils._tenant_common import BackendError, TenantInputError
-from ansible_collections.selfhosted_ai.stack.plugins.module_utils._tenant_engine import MissingLibrary, TenantEngine
+from ansible_collections.selfhosted_ai.stack.plugins.module_utils._tenant_engine import TenantEngine, failing_on_engine_errors
 
 
 def argument_spec():
@@ -189,18 +186,8 @@ def main():
     params = dict(module.params)
     params["tenants"] = _clean_tenants(module.params["tenants"])
     engine = TenantEngine(params, check_mode=module.check_mode)
-    try:
+    with failing_on_engine_errors(module, engine, "invalid input, nothing was changed"):
         tenants, results = engine.run()
-    except TenantInputError as exc:
-        module.fail_json(msg="invalid input, nothing was changed: %s" % exc)
-    except MissingLibrary as exc:
-        module.fail_json(msg=missing_required_lib(exc.library, reason="the %s backend" % exc.backend), exception=exc.error)
-    except BackendError as exc:
-        module.fail_json(msg=str(exc), backend=exc.backend, address=exc.address)
-    except Exception as exc:  # pylint: disable=broad-except
-        module.fail_json(msg="unexpected error: %s: %s" % (exc.__class__.__name__, exc), exception=traceback.format_exc())
-    finally:
-        engine.close()
 
     changed = any(r["changed"] for r in results)
     before, after = {}, {}

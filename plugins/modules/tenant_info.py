@@ -68,13 +68,11 @@ backends:
   elements: str
 '''
 
-import traceback
-
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.selfhosted_ai.stack.plugins.module_utils._tenant_args import backend_argument_spec
-from ansible_collections.selfhosted_ai.stack.plugins.module_utils._tenant_common import BackendError, TenantInputError, check_tenant_id
-from ansible_collections.selfhosted_ai.stack.plugins.module_utils._tenant_engine import MissingLibrary, TenantEngine
+from ansible_collections.selfhosted_ai.stack.plugins.module_utils._tenant_common import check_tenant_id
+from ansible_collections.selfhosted_ai.stack.plugins.module_utils._tenant_engine import TenantEngine, failing_on_engine_errors
 
 
 def main():
@@ -82,20 +80,10 @@ def main():
     spec.update(backend_argument_spec())
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     engine = TenantEngine(dict(module.params), check_mode=True)
-    try:
+    with failing_on_engine_errors(module, engine, "invalid input"):
         for tenant_id in module.params["ids"]:
             check_tenant_id(tenant_id)
         found = engine.info(set(module.params["ids"]) or None)
-    except TenantInputError as exc:
-        module.fail_json(msg="invalid input: %s" % exc)
-    except MissingLibrary as exc:
-        module.fail_json(msg=missing_required_lib(exc.library, reason="the %s backend" % exc.backend), exception=exc.error)
-    except BackendError as exc:
-        module.fail_json(msg=str(exc), backend=exc.backend, address=exc.address)
-    except Exception as exc:  # pylint: disable=broad-except
-        module.fail_json(msg="unexpected error: %s: %s" % (exc.__class__.__name__, exc), exception=traceback.format_exc())
-    finally:
-        engine.close()
     module.exit_json(changed=False, tenants=dict(sorted(found.items())), backends=sorted(engine.backends))
 
 

@@ -17,6 +17,21 @@ stage_lint() {
 stage_unit() { "$BIN/pytest" tests/unit -q -p no:cacheprovider; }
 stage_integration() { "$BIN/pytest" tests/integration -q -p no:cacheprovider; }
 stage_images() { "$BIN/python" tests/harness/harness.py all; }
+# The image builds wait mostly on the network (npm, PyPI, Debian's mirror), so the full suite
+# starts them in the background beside lint, unit and integration; the images stage then waits for
+# them and shows their output.
+start_images_in_background() {
+  images_log=$(mktemp)
+  stage_images >"$images_log" 2>&1 &
+  images_pid=$!
+}
+stage_images_wait() {
+  local rc=0
+  wait "$images_pid" || rc=$?
+  cat "$images_log"
+  rm -f "$images_log"
+  return "$rc"
+}
 stage_molecule() { "$BIN/molecule" test -s "$1"; }
 
 names=() results=() times=()
@@ -33,10 +48,11 @@ run_stage() {
 if [[ ${1:-} == --only ]]; then
   run_stage "$2" "stage_$2"
 else
+  start_images_in_background
   run_stage lint stage_lint
   run_stage unit stage_unit
   run_stage integration stage_integration
-  run_stage images stage_images
+  run_stage images stage_images_wait
   for scenario in "$@"; do
     run_stage "molecule:$scenario" stage_molecule "$scenario"
   done

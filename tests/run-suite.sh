@@ -17,22 +17,30 @@ stage_lint() {
 stage_unit() { "$BIN/pytest" tests/unit -q -p no:cacheprovider; }
 stage_integration() { "$BIN/pytest" tests/integration -q -p no:cacheprovider; }
 stage_images() { "$BIN/python" tests/harness/harness.py all; }
+stage_molecule() { "$BIN/molecule" test -s "$1"; }
+
 # The image builds wait mostly on the network (npm, PyPI, Debian's mirror), so the full suite
-# starts them in the background beside lint, unit and integration; the images stage then waits for
-# them and shows their output.
+# starts them in the background beside lint, unit and integration. The `late` images of
+# tests/harness/images.yml (n8n: minutes of npm install) are built while the scenarios that do
+# not need them run; those that do (below) run last, after the stage images:late.
+SCENARIOS_NEEDING_LATE_IMAGES=" n8n_queue "
 start_images_in_background() {
-  images_log=$(mktemp)
-  stage_images >"$images_log" 2>&1 &
+  images_dir=$(mktemp -d)
+  (
+    "$BIN/python" tests/harness/harness.py all --late skip >"$images_dir/early.log" 2>&1
+    echo $? >"$images_dir/early.rc"
+    if [[ $1 == with-late ]]; then
+      "$BIN/python" tests/harness/harness.py services --late only >"$images_dir/late.log" 2>&1
+      echo $? >"$images_dir/late.rc"
+    fi
+  ) &
   images_pid=$!
 }
-stage_images_wait() {
-  local rc=0
-  wait "$images_pid" || rc=$?
-  cat "$images_log"
-  rm -f "$images_log"
-  return "$rc"
+wait_for_images() {  # early | late
+  while [[ ! -e $images_dir/$1.rc ]]; do sleep 2; done
+  cat "$images_dir/$1.log"
+  return "$(cat "$images_dir/$1.rc")"
 }
-stage_molecule() { "$BIN/molecule" test -s "$1"; }
 
 names=() results=() times=()
 run_stage() {
@@ -48,14 +56,30 @@ run_stage() {
 if [[ ${1:-} == --only ]]; then
   run_stage "$2" "stage_$2"
 else
-  start_images_in_background
+  early=() late=()
+  for scenario in "$@"; do
+    if [[ $SCENARIOS_NEEDING_LATE_IMAGES == *" $scenario "* ]]; then
+      late+=("$scenario")
+    else
+      early+=("$scenario")
+    fi
+  done
+  start_images_in_background "$( ((${#late[@]} > 0)) && echo with-late || echo without-late)"
   run_stage lint stage_lint
   run_stage unit stage_unit
   run_stage integration stage_integration
-  run_stage images stage_images_wait
-  for scenario in "$@"; do
+  run_stage images wait_for_images early
+  for scenario in "${early[@]}"; do
     run_stage "molecule:$scenario" stage_molecule "$scenario"
   done
+  if ((${#late[@]} > 0)); then
+    run_stage images:late wait_for_images late
+    for scenario in "${late[@]}"; do
+      run_stage "molecule:$scenario" stage_molecule "$scenario"
+    done
+  fi
+  wait "$images_pid"
+  rm -rf "$images_dir"
 fi
 
 echo

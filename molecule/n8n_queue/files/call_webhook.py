@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Call the n8n_queue scenario's webhook through the proxy, many times at once.
 
 Connects to the proxy's address but speaks TLS and HTTP for the route's host name (SNI, Host), so

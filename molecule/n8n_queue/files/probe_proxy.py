@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Probe the reverse proxy the way a browser would, for the n8n_queue scenario's verify.yml.
 
 Prints one JSON object:

@@ -115,9 +115,16 @@ options:
         description:
           - How ACL changes survive a restart. V(auto) runs C(ACL SAVE) when the server has an aclfile,
             C(CONFIG REWRITE) otherwise; a failure is a warning, the change stays live.
+          - V(file) writes the tenant users' lines, as the server prints them (C(ACL LIST)), into the aclfile
+            O(valkey.aclfile) on the host the module runs on, replacing only the lines of the tenants of the call;
+            for a server whose aclfile it cannot write itself (the valkey role mounts it read-only). A line that
+            differs from the live user is reported and rewritten; a failed write fails the run.
         type: str
         default: auto
-        choices: [auto, acl_save, config_rewrite, none]
+        choices: [auto, acl_save, config_rewrite, file, none]
+      aclfile:
+        description: The server's ACL file on the host the module runs on, for O(valkey.persist=file).
+        type: path
   s3:
     description:
       - How to reach the S3 server (boto3) and its identity admin API.
@@ -160,6 +167,23 @@ options:
         description: Seconds to wait for a connection.
         type: int
         default: 10
+      seaweedfs_shell:
+        description:
+          - Command (argv) that opens SeaweedFS's admin shell reading commands from standard input, for example
+            V([docker, exec, -i, seaweedfs, weed, shell, -master=127.0.0.1:9333]) on the host of the container.
+          - When given, every identity (keys, effective actions) and every inline policy is read in B(one) call
+            (C(s3.configure) and C(fs.cat /etc/iam/policies.json)) instead of two IAM API calls per identity; writes
+            still go through the IAM API.
+          - It also sees an identity whose effective actions reach beyond its bucket (widened with C(s3.configure)
+            behind the IAM API's back, which the IAM API does not show); the module then puts the policy again, which
+            resets them.
+          - The shell prints every identity's secret key; the module keeps none of it and never returns it.
+        type: list
+        elements: str
+      seaweedfs_shell_timeout:
+        description: Seconds the admin shell may take.
+        type: int
+        default: 120
   vault:
     description:
       - How to reach HashiCorp Vault or OpenBao (hvac), and where tenant secrets live.

@@ -11,12 +11,21 @@ Buckets are plain S3 calls. Identities are server specific, so they sit behind
 PutUserPolicy), which SeaweedFS serves on its S3 port when IAM writes are enabled
 (``weed s3 -iam.readOnly=false`` / ``weed server -s3.iam.readOnly=false``). Garage (its admin
 API: keys + bucket permissions) and MinIO-compatible servers (``mc admin`` API: users +
-canned policies) fit the same four methods.
+canned policies) fit the same methods.
+
+The IAM API has no bulk read: two calls per identity (keys, inline policy). ``SeaweedShellAdmin``
+reads every identity in one call from SeaweedFS's own admin shell instead (``weed shell``:
+``s3.configure`` prints the identity configuration the S3 gateway enforces, ``fs.cat
+/etc/iam/policies.json`` the inline policies the IAM API keeps), and writes through the IAM API.
+It also sees what the IAM API hides: an identity's effective actions (``Admin:<bucket>``), which
+``s3.configure`` can widen behind the IAM API's back; such an identity is reported with a drifted
+policy, and putting the policy again resets its actions.
 """
 
 from __future__ import annotations
 
 import json
+import subprocess
 import traceback
 from concurrent.futures import ThreadPoolExecutor
 
@@ -42,12 +51,18 @@ S3_SPEC = dict(
     iam_endpoint_url=dict(type="str"),
     policy_name=dict(type="str", default="tenant-bucket"),
     connect_timeout=dict(type="int", default=10),
+    seaweedfs_shell=dict(type="list", elements="str"),
+    seaweedfs_shell_timeout=dict(type="int", default=120),
 )
 
 _PURGE_PAGE = 1000
 # per-identity reads in flight at once: the IAM API has no bulk read of keys and policies
 # (SeaweedFS answers ListAccessKeys without UserName with the caller's keys only, as AWS does)
 _READ_WORKERS = 8
+# what SeaweedFS's admin shell is asked for: the identities it enforces, the IAM inline policies
+_SHELL_SCRIPT = "s3.configure\nfs.cat /etc/iam/policies.json\n"
+# fs.cat of a file that was never written (no inline policy yet)
+_SHELL_NO_ENTRY = "no entry is found"
 
 
 def bucket_policy(bucket):
@@ -134,8 +149,8 @@ class IamApiAdmin(S3IdentityAdmin):
             return dict(zip(users, pool.map(self.read_user, users)))
 
     def read_user(self, user):
-        keys = [k["AccessKeyId"] for k in self.iam.list_access_keys(UserName=user).get("AccessKeyMetadata", [])
-                if k.get("Status", "Active") == "Active"]
+        keys = sorted(k["AccessKeyId"] for k in self.iam.list_access_keys(UserName=user).get("AccessKeyMetadata", [])
+                      if k.get("Status", "Active") == "Active")
         try:
             doc = self.iam.get_user_policy(UserName=user, PolicyName=self.policy_name)["PolicyDocument"]
             policy = normalise_policy(doc)
@@ -173,6 +188,118 @@ class IamApiAdmin(S3IdentityAdmin):
         self.iam.delete_user(UserName=user)
 
 
+class ShellError(Exception):
+    """The admin shell failed or printed something this reader does not understand."""
+
+
+def _json_documents(text):
+    """The JSON objects printed one after the other in ``text`` (other text between them is skipped)."""
+    decoder = json.JSONDecoder()
+    docs = []
+    pos = text.find("{")
+    while pos != -1:
+        try:
+            doc, end = decoder.raw_decode(text, pos)
+        except ValueError:
+            pos = text.find("{", pos + 1)
+            continue
+        docs.append(doc)
+        pos = text.find("{", end)
+    return docs
+
+
+def parse_shell_output(stdout, stderr, returncode):
+    """(identities, inline policies) from ``weed shell`` running ``_SHELL_SCRIPT``.
+
+    ``identities``: the ``identities`` list of ``s3.configure``; ``inline policies``:
+    ``{user: {policy name: document}}`` (empty when the IAM API never stored one).
+    Raises ShellError with a message that never quotes stdout (it holds secret keys).
+    """
+    docs = _json_documents(stdout or "")
+    if not docs or not isinstance(docs[0], dict) or "identities" not in docs[0]:
+        raise ShellError("s3.configure printed no identity configuration (exit status %s%s)"
+                         % (returncode, _last_line(stderr)))
+    identities = docs[0].get("identities") or []
+    if len(docs) > 1 and isinstance(docs[1], dict) and ("inlinePolicies" in docs[1] or "policies" in docs[1]):
+        inline = docs[1].get("inlinePolicies") or {}
+    elif _SHELL_NO_ENTRY in (stderr or ""):
+        inline = {}
+    else:
+        raise ShellError("fs.cat /etc/iam/policies.json printed no policy document (exit status %s%s)"
+                         % (returncode, _last_line(stderr)))
+    return identities, inline
+
+
+def _last_line(text):
+    lines = [line for line in (text or "").strip().splitlines() if line.strip()]
+    return (": " + lines[-1][:300]) if lines else ""
+
+
+def _policy_buckets(policy):
+    """Bucket names an (un-normalised) policy document grants, from its Resource ARNs."""
+    buckets = set()
+    for stmt in normalise_policy(policy) or []:
+        if not isinstance(stmt, dict):
+            continue
+        for arn in stmt.get("Resource") or []:
+            if isinstance(arn, str) and arn.startswith("arn:aws:s3:::"):
+                buckets.add(arn[len("arn:aws:s3:::"):].split("/", 1)[0])
+    return buckets
+
+
+def actions_within(actions, buckets):
+    """True when every SeaweedFS action of an identity is limited to one of ``buckets``
+    (``Admin:b``, ``Read:b``, ``Write:b/prefix``...); a bare ``Read`` or ``Admin`` covers every bucket."""
+    for action in actions or []:
+        if not isinstance(action, str) or ":" not in action:
+            return False
+        scope = action.split(":", 1)[1].split("/", 1)[0]
+        if scope not in buckets:
+            return False
+    return True
+
+
+class SeaweedShellAdmin(IamApiAdmin):
+    """IAM API for writes; every identity read in one ``weed shell`` call.
+
+    ``command`` is the argv that opens the shell with commands read from standard input,
+    such as ``["docker", "exec", "-i", "seaweedfs", "weed", "shell", "-master=127.0.0.1:9333"]``.
+    """
+
+    def __init__(self, client, policy_name, command, timeout=120, prefix="tenant-", runner=None):
+        super(SeaweedShellAdmin, self).__init__(client, policy_name, prefix)
+        self.command = list(command)
+        self.timeout = timeout
+        self.runner = runner or self._run
+
+    def _run(self, script):
+        try:
+            proc = subprocess.run(self.command, input=script, capture_output=True, text=True,  # pylint: disable=subprocess-run-check
+                                  timeout=self.timeout)
+        except OSError as exc:
+            raise ShellError("cannot run %s: %s" % (self.command[0], exc))
+        except subprocess.TimeoutExpired:
+            raise ShellError("%s did not finish within %d s" % (" ".join(self.command), self.timeout))
+        return proc.stdout, proc.stderr, proc.returncode
+
+    def list_identities(self, only=None):
+        identities, inline = parse_shell_output(*self.runner(_SHELL_SCRIPT))
+        found = {}
+        for ident in identities:
+            user = ident.get("name") or ""
+            if not user.startswith(self.prefix) or (only is not None and user not in only):
+                continue
+            keys = sorted(c.get("accessKey") for c in ident.get("credentials") or []
+                          if c.get("accessKey") and (c.get("status") or "Active") == "Active")
+            doc = (inline.get(user) or {}).get(self.policy_name)
+            policy = normalise_policy(doc) if doc is not None else None
+            if policy is not None and not actions_within(ident.get("actions"), _policy_buckets(doc)):
+                # the gateway enforces more than the stored policy says: report it as drifted
+                policy = {"drifted": "actions %s exceed the policy" % sorted(ident.get("actions") or [])}
+            found[user] = {"access_keys": keys, "policy": policy}
+        return found
+
+
 class S3TenantBackend(object):
     name = "s3"
     credential_keys = ("s3_access_key", "s3_secret_key")
@@ -202,7 +329,11 @@ class S3TenantBackend(object):
             session = boto3.session.Session()
             self.s3 = session.client("s3", endpoint_url=self.options["endpoint_url"], **kwargs)
             iam = session.client("iam", endpoint_url=self.options.get("iam_endpoint_url") or self.options["endpoint_url"], **kwargs)
-            self.admin = IamApiAdmin(iam, self.options["policy_name"])
+            if self.options.get("seaweedfs_shell"):
+                self.admin = SeaweedShellAdmin(iam, self.options["policy_name"], self.options["seaweedfs_shell"],
+                                               timeout=self.options["seaweedfs_shell_timeout"])
+            else:
+                self.admin = IamApiAdmin(iam, self.options["policy_name"])
             self._buckets = set(b["Name"] for b in self.s3.list_buckets().get("Buckets", []))
         except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
             raise self._fail("cannot list buckets with the admin key: %s" % exc)
@@ -219,6 +350,8 @@ class S3TenantBackend(object):
         except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
             raise self._fail("the IAM API refused to list users (SeaweedFS: is IAM enabled and writable, "
                              "-s3.iam.readOnly=false? is the admin key an Admin identity?): %s" % exc)
+        except ShellError as exc:
+            raise self._fail("reading the identities with the SeaweedFS admin shell (s3.seaweedfs_shell) failed: %s" % exc)
         state = {}
         for tenant in tenants:
             ident = self._identities.get(tenant.s3_user)
@@ -230,7 +363,10 @@ class S3TenantBackend(object):
         ident = current.get("identity")
         identity = None
         if ident is not None:
-            identity = {"access_keys": len(ident["access_keys"]), "policy": "bucket-only" if ident["policy"] else None}
+            policy = ident["policy"]
+            if policy:
+                policy = "drifted" if isinstance(policy, dict) and "drifted" in policy else "bucket-only"
+            identity = {"access_keys": len(ident["access_keys"]), "policy": policy or None}
         return {"bucket": current.get("bucket", False), "identity": identity}
 
     # ------------------------------------------------------------------ plan
@@ -321,7 +457,7 @@ class S3TenantBackend(object):
     def discover(self):
         try:
             identities = self.admin.list_identities()
-        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError, ShellError) as exc:
             raise self._fail("listing identities failed: %s" % exc)
         found = {}
         for bucket in sorted(self._buckets):

@@ -11,11 +11,19 @@ SHA-256 hash (``#<hex>``), so the server never holds it in clear text.
 Layout ``db_number`` (legacy): the tenant is also told a database number; Valkey ACLs
 cannot restrict SELECT, so a database number is NOT a security boundary; the key prefix
 ACL is what isolates tenants, in both layouts.
+
+Persistence ``file``: the server's aclfile is read-only for the server (the valkey role mounts
+its configuration read-only), so ``ACL SAVE`` cannot work; the module, on the server's host,
+writes the tenant users' lines as the server prints them (``ACL LIST``) into that file itself,
+replacing only the lines of the tenants of the call. The valkey role keeps those lines when it
+renders the file again.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
+import tempfile
 import traceback
 
 from ansible_collections.selfhosted_ai.stack.plugins.module_utils._tenant_common import BackendError, Change, tenant_id_from_prefixed
@@ -41,7 +49,8 @@ VALKEY_SPEC = dict(
     command_rules=dict(type="list", elements="str", default=DEFAULT_COMMAND_RULES),
     layout=dict(type="str", default="acl_prefix", choices=["acl_prefix", "db_number"]),
     db_numbers=dict(type="dict", default={}),
-    persist=dict(type="str", default="auto", choices=["auto", "acl_save", "config_rewrite", "none"]),
+    persist=dict(type="str", default="auto", choices=["auto", "acl_save", "config_rewrite", "file", "none"]),
+    aclfile=dict(type="path"),
 )
 
 _UNLINK_BATCH = 500
@@ -68,6 +77,44 @@ def _tokens(value):
     return _text(value).split()
 
 
+def _user_name(line):
+    parts = line.split(None, 2)
+    return parts[1] if len(parts) >= 2 and parts[0] == "user" else None
+
+
+def _user_lines(lines):
+    """{user name: line} of the ``user ...`` lines of an aclfile or of ``ACL LIST``."""
+    found = {}
+    for line in lines:
+        line = line.rstrip("\r\n")
+        name = _user_name(line)
+        if name:
+            found[name] = line
+    return found
+
+
+def _replace_file(path, text):
+    """Replace ``path`` atomically, keeping its owner, group and mode."""
+    info = os.stat(path)
+    handle, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), dir=os.path.dirname(path) or ".")
+    try:
+        with os.fdopen(handle, "w") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(tmp, info.st_mode & 0o7777)
+        try:
+            os.chown(tmp, info.st_uid, info.st_gid)
+        except OSError:
+            if os.geteuid() == 0:
+                raise
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
 class ValkeyTenantBackend(object):
     name = "valkey"
     credential_keys = ("valkey_password",)
@@ -80,6 +127,9 @@ class ValkeyTenantBackend(object):
             if not rule or any(c.isspace() for c in rule) or rule[0] not in "+-":
                 raise BackendError(self.name, self.address, "command rule %r must be one ACL token starting with + or - "
                                    "(such as +@read or -flushall)" % rule)
+        if options["persist"] == "file" and not options.get("aclfile"):
+            raise BackendError(self.name, self.address, "persist=file needs aclfile: the path of the server's ACL file on "
+                               "this host (the valkey role's is /etc/selfhosted_ai/valkey/users.acl)")
         if options["layout"] == "db_number":
             self.warnings.append("valkey layout db_number: a database number is NOT a security boundary (ACLs cannot "
                                  "restrict SELECT); tenants are isolated by their ACL key prefix only")
@@ -119,10 +169,16 @@ class ValkeyTenantBackend(object):
             answers = pipe.execute()
         except redis.RedisError as exc:
             raise self._fail("ACL GETUSER failed (the login user needs the @admin category): %s" % exc)
+        lines = self._persisted_lines() if self.options["persist"] == "file" else None
         state = {}
         for tenant, raw in zip(tenants, answers):
+            persisted = None
+            if lines is not None:
+                persisted = {"file": lines[0].get(tenant.valkey_user), "live": lines[1].get(tenant.valkey_user)}
             if raw is None:
                 state[tenant.id] = {"user": None}
+                if persisted is not None:
+                    state[tenant.id]["persisted"] = persisted
                 continue
             data = dict((_text(k), v) for k, v in self._pairs(raw))
             flags = [_text(f) for f in data.get("flags", [])]
@@ -134,7 +190,24 @@ class ValkeyTenantBackend(object):
                 "commands": _tokens(data.get("commands")),
                 "selectors": len(data.get("selectors") or []),
             }}
+            if persisted is not None:
+                state[tenant.id]["persisted"] = persisted
         return state
+
+    def _persisted_lines(self):
+        """({user: line} of the aclfile, {user: line} of ACL LIST), for persist=file."""
+        path = self.options["aclfile"]
+        try:
+            with open(path, "r") as handle:
+                text = handle.read()
+        except (IOError, OSError) as exc:
+            raise self._fail("cannot read the aclfile %s (persist=file; run the module on the server's host, as root): %s"
+                             % (path, exc))
+        try:
+            live = [_text(line) for line in self.client.execute_command("ACL", "LIST")]
+        except redis.RedisError as exc:
+            raise self._fail("ACL LIST failed: %s" % exc)
+        return _user_lines(text.splitlines()), _user_lines(live)
 
     @staticmethod
     def _pairs(raw):
@@ -172,11 +245,17 @@ class ValkeyTenantBackend(object):
             if change.changed:
                 ops.append(("setuser", ["reset", "on", "#" + want["passwords"][0], want["keys"][0], want["channels"][0]]
                             + list(self.options["command_rules"])))
+            elif "persisted" in current and current["persisted"]["file"] != current["persisted"]["live"]:
+                ops.append(("persist", None))
+                change.add("write ACL user %s to %s" % (tenant.valkey_user, self.options["aclfile"]))
             change.after = self.public_view({"user": want})
         else:
             if user is not None:
                 ops.append(("deluser", None))
                 change.add("delete ACL user %s (disconnects its clients)" % tenant.valkey_user)
+            elif "persisted" in current and current["persisted"]["file"] is not None:
+                ops.append(("persist", None))
+                change.add("remove ACL user %s from %s" % (tenant.valkey_user, self.options["aclfile"]))
             if tenant.purge:
                 ops.append(("purge", None))
             change.after = {"user": None}
@@ -217,10 +296,39 @@ class ValkeyTenantBackend(object):
                 pipe.execute()
             for tenant in purges:
                 self._purge(tenant)
-            if queued:
+            if self.options["persist"] == "file":
+                touched = [tenant for tenant, ops in work if any(kind in ("setuser", "deluser", "persist") for kind, dummy in ops)]
+                if touched:
+                    self._persist_file(touched)
+            elif queued:
                 self._persist()
         except redis.RedisError as exc:
             raise self._fail(str(exc))
+
+    def _persist_file(self, tenants):
+        """Write the live lines of these tenants' users into the aclfile; every other line stays as it is."""
+        path = self.options["aclfile"]
+        live = _user_lines(_text(line) for line in self.client.execute_command("ACL", "LIST"))
+        names = [t.valkey_user for t in tenants]
+        try:
+            with open(path, "r") as handle:
+                old_text = handle.read()
+            out, seen = [], set()
+            for line in old_text.splitlines():
+                name = _user_name(line)
+                if name in names:
+                    seen.add(name)
+                    if live.get(name):
+                        out.append(live[name])
+                    continue
+                out.append(line)
+            out.extend(live[name] for name in names if name not in seen and live.get(name))
+            new_text = "".join(line + "\n" for line in out)
+            if new_text != old_text:
+                _replace_file(path, new_text)
+        except (IOError, OSError) as exc:
+            raise self._fail("the ACL change is live but writing the aclfile %s failed (it is lost on restart; "
+                             "run the module again): %s" % (path, exc))
 
     def _purge(self, tenant):
         batch = []

@@ -15,6 +15,7 @@ person can act on. Secret values, tokens and secret_ids never appear in those me
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import inspect
 import os
 import sys
 import traceback
@@ -70,6 +71,15 @@ CONNECTION_OPTIONS = tuple(VAULT_ARGUMENT_SPEC)
 
 _TRUE_STRINGS = ('1', 'true', 'yes', 'on', 't', 'y')
 _CAS_MISMATCH = 'check-and-set'
+
+
+def _raise_on_deleted(kv):
+    """hvac >= 1.1 takes raise_on_deleted_version (and warns when it is not given); 0.11 does not."""
+    try:
+        parameters = inspect.signature(kv.read_secret_version).parameters
+    except (TypeError, ValueError):
+        return {}
+    return {'raise_on_deleted_version': True} if 'raise_on_deleted_version' in parameters else {}
 
 
 class VaultError(Exception):
@@ -277,14 +287,18 @@ class VaultConnection(object):
         Returns ``(data, version, deleted)``: ``data`` is the dict of fields (None when the
         secret does not exist or its latest version is deleted), ``version`` the current
         version number (0 when the path has never been written).
+
+        Works with hvac 0.11 (Debian 12's python3-hvac) to 2.x: a missing or deleted latest
+        version is an error on every version (hvac >= 1.1 is asked to raise, older ones always
+        do), and the metadata endpoint then tells a deleted secret from one never written.
         """
         client = self.client()
+        kv = client.secrets.kv.v2
         try:
-            raw = client.secrets.kv.v2.read_secret_version(path=path, mount_point=mount_point,
-                                                           raise_on_deleted_version=False)
+            raw = kv.read_secret_version(path=path, mount_point=mount_point, **_raise_on_deleted(kv))
         except Exception as e:  # pylint: disable=broad-except
             if HAS_HVAC and isinstance(e, hvac.exceptions.InvalidPath):
-                return None, 0, False
+                return self._kv2_read_metadata(kv, path, mount_point)
             raise self._translate(e, 'reading %s/%s' % (mount_point, path))
         body = (raw or {}).get('data') or {}
         metadata = body.get('metadata') or {}
@@ -295,6 +309,24 @@ class VaultConnection(object):
         if not isinstance(data, dict):
             data = {}
         return data, version, False
+
+    def _kv2_read_metadata(self, kv, path, mount_point):
+        """(None, version, deleted) of a secret whose latest version could not be read."""
+        try:
+            raw = kv.read_secret_metadata(path=path, mount_point=mount_point)
+        except Exception as e:  # pylint: disable=broad-except
+            if HAS_HVAC and isinstance(e, (hvac.exceptions.InvalidPath, hvac.exceptions.Forbidden)):
+                # never written, or a token that may not read metadata: a check-and-set write tells
+                return None, 0, False
+            raise self._translate(e, 'reading the metadata of %s/%s' % (mount_point, path))
+        body = (raw or {}).get('data') or {}
+        version = int(body.get('current_version') or 0)
+        if version == 0:
+            return None, 0, False
+        latest = (body.get('versions') or {}).get(str(version)) or {}
+        if latest.get('deletion_time') or latest.get('destroyed'):
+            return None, version, True
+        raise VaultError('%s/%s on %s was written while it was being read; run again' % (mount_point, path, self.url))
 
     def kv2_mount_version(self, mount_point='secret'):
         """The KV version of a mount ('1', '2'), or None when the server does not tell us."""

@@ -107,6 +107,24 @@ EXAMPLES = r'''
       role_id: "{{ vault_role_id }}"
       secret_id: "{{ vault_secret_id }}"
 
+- name: On the data host of this collection's stack, as playbooks/04_tenants.yml does it
+  selfhosted_ai.stack.tenant:
+    tenants: "{{ tenants }}"
+    backends: [postgres, valkey, s3, vault]
+    postgres: {host: 127.0.0.1, login_password: "{{ lookup('selfhosted_ai.stack.secret', 'postgres/superuser') }}"}
+    valkey:
+      username: admin
+      password: "{{ lookup('selfhosted_ai.stack.secret', 'valkey/admin') }}"
+      persist: file                                   # the container's aclfile is read-only
+      aclfile: /etc/selfhosted_ai/valkey/users.acl
+    s3:
+      endpoint_url: http://127.0.0.1:8333
+      access_key: "{{ s3_admin_access_key }}"
+      secret_key: "{{ s3_admin_secret_key }}"
+      seaweedfs_shell: [docker, exec, -i, seaweedfs, weed, shell, -master=127.0.0.1:9333]   # one read for every identity
+    vault: {url: http://127.0.0.1:8200, role_id: "{{ tenants_role_id }}", secret_id: "{{ tenants_secret_id }}"}
+  no_log: true
+
 - name: Offboard a tenant, keeping its data
   selfhosted_ai.stack.tenant:
     tenants:

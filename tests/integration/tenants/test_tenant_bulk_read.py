@@ -1,10 +1,12 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The bulk/parallel reads of the S3 and Vault backends see exactly what one-by-one reads see.
+"""The bulk reads of the S3 and Vault backends see exactly what one-by-one reads see.
 
 Tenants in mixed states (provisioned, never provisioned, revoked, revoked with secrets of its
-own) are read with the backends' ``read`` (LIST first, then GETs several at a time) and with
-the plain per-tenant reads (no LIST shortcut, one GET after the other); the two must agree.
+own) are read with the backends' ``read`` (Vault: LIST first, then GETs several at a time; S3:
+every identity in one ``weed shell`` call) and with the plain per-tenant reads (Vault: no LIST
+shortcut, one GET after the other; S3: the IAM API, ListAccessKeys and GetUserPolicy per
+identity, one after the other); the two must agree.
 """
 
 from __future__ import annotations
@@ -40,6 +42,11 @@ def test_bulk_reads_match_one_by_one(stack, monkeypatch):
     assert run_tenant(module_args(stack, made))["changed"] is True
     assert run_tenant(module_args(stack, [{"id": "bulk_revoked", "apps": ["n8n"], "state": "absent"}]))["changed"] is True
 
+    # S3 states a rerun must see: a key nobody has the secret of, a policy deleted by hand
+    iam = stack["servers"]["s3"].client(service="iam")
+    iam.create_access_key(UserName="tenant-bulk-made1")
+    iam.delete_user_policy(UserName="tenant-bulk-made2", PolicyName="tenant-bucket")
+
     wanted = [{"id": tid, "apps": ["n8n"]} for tid in IDS[:-1]] + [{"id": "bulk_revoked", "apps": ["n8n"], "state": "absent", "purge": True}]
     params = _params(stack, wanted)
     tenants = validate_tenants(params["tenants"], params.get("default_apps"))
@@ -50,11 +57,13 @@ def test_bulk_reads_match_one_by_one(stack, monkeypatch):
         bulk = engine.read_all(tenants)
         vault = engine.backends["vault"]
         s3 = engine.backends["s3"]
-        # one by one: no LIST shortcut for credentials, one worker
+        assert isinstance(s3.admin, _tenant_s3.SeaweedShellAdmin)
+        # one by one: no LIST shortcut for credentials, the IAM API per identity, one worker
         monkeypatch.setattr(vault, "_list_or_none", lambda path: None)
         monkeypatch.setattr(_tenant_vault, "_READ_WORKERS", 1)
         monkeypatch.setattr(_tenant_s3, "_READ_WORKERS", 1)
         single_vault = vault.read(tenants)
+        s3.admin = _tenant_s3.IamApiAdmin(s3.admin.iam, s3.admin.policy_name)
         single_s3 = s3.read(tenants)
     finally:
         engine.close()
@@ -66,6 +75,9 @@ def test_bulk_reads_match_one_by_one(stack, monkeypatch):
     assert bulk["vault"]["bulk_revoked"]["credentials"] and bulk["vault"]["bulk_revoked"]["policy"] is None
     assert bulk["vault"]["bulk_revoked"]["secrets"] == ["credentials"]
     assert bulk["s3"]["bulk_made4"]["identity"]["access_keys"] and bulk["s3"]["bulk_never"]["identity"] is None
+    assert len(bulk["s3"]["bulk_made1"]["identity"]["access_keys"]) == 2
+    assert bulk["s3"]["bulk_made2"]["identity"]["policy"] is None and bulk["s3"]["bulk_made3"]["identity"]["policy"]
+    assert bulk["s3"]["bulk_revoked"]["identity"] is None
 
     purge = [{"id": tid, "apps": ["n8n"], "state": "absent", "purge": True} for tid in IDS]
     assert run_tenant(module_args(stack, purge))["changed"] is True

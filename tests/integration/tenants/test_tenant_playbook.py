@@ -1,6 +1,11 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The tenant modules through ansible-playbook: proves the module path users run (FQCN, AnsiballZ)."""
+"""The tenant modules through ansible-playbook: proves the module path users run (FQCN, AnsiballZ).
+
+TENANT_MODULE_PYTHON names another interpreter for the modules, e.g. one with the library versions
+of Debian 12's packages (python3-hvac 0.11.2, python3-redis 4.3.4, python3-psycopg 3.1.7,
+python3-boto3 1.26.27) that playbooks/04_tenants.yml installs on the data host.
+"""
 
 from __future__ import annotations
 
@@ -23,7 +28,7 @@ def test_playbook_provisions_and_removes(stack, tmp_path):
         "tenant_list": [{"id": "pb_one", "apps": ["n8n"]}, {"id": "pb_two", "apps": ["flowise"]}],
         "tenant_postgres": stack["postgres"], "tenant_valkey": stack["valkey"],
         "tenant_s3": stack["s3"], "tenant_vault": stack["vault"],
-        "ansible_python_interpreter": sys.executable,
+        "ansible_python_interpreter": os.environ.get("TENANT_MODULE_PYTHON") or sys.executable,
     }
     vars_file = tmp_path / "vars.json"
     vars_file.write_text(json.dumps(extra))

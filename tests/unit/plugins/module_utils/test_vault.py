@@ -182,6 +182,12 @@ def test_fake_http_kv2_read_missing_deleted_and_write_outcomes():
         ('GET', '/v1/auth/token/lookup-self'): LOOKUP_SELF_OK,
         ('GET', '/v1/secret/data/gone'): (404, {'data': {'data': None, 'metadata': {
             'version': 2, 'deletion_time': '2026-01-01T00:00:00Z', 'destroyed': False}}}),
+        ('GET', '/v1/secret/metadata/gone'): (200, {'data': {'current_version': 2, 'versions': {
+            '1': {'deletion_time': '', 'destroyed': False},
+            '2': {'deletion_time': '2026-01-01T00:00:00Z', 'destroyed': False}}}}),
+        ('GET', '/v1/secret/data/raced-read'): (404, {'errors': []}),
+        ('GET', '/v1/secret/metadata/raced-read'): (200, {'data': {'current_version': 1, 'versions': {
+            '1': {'deletion_time': '', 'destroyed': False}}}}),
         ('POST', '/v1/secret/data/raced'): (400, {'errors': [
             'check-and-set parameter did not match the current version']}),
         ('POST', '/v1/secret/data/ok'): (200, {'data': {'version': 1}}),
@@ -191,6 +197,8 @@ def test_fake_http_kv2_read_missing_deleted_and_write_outcomes():
         conn = VaultConnection(url=fake.url, token=TOKEN)
         assert conn.kv2_read('absent') == (None, 0, False)
         assert conn.kv2_read('gone') == (None, 2, True)
+        with pytest.raises(VaultError, match='was written while it was being read'):
+            conn.kv2_read('raced-read')
         assert conn.kv2_write('ok', {'value': 'x'}, cas=0) is True
         assert json.loads(fake.requests[-1][3]) == {'options': {'cas': 0}, 'data': {'value': 'x'}}
         assert conn.kv2_write('raced', {'value': 'x'}, cas=0) is False
@@ -228,3 +236,41 @@ def test_fake_http_close_revokes_only_tokens_it_logged_in_for():
         given.client()
         given.close()
         assert len([r for r in fake.requests if r[1] == '/v1/auth/token/revoke-self']) == 1
+
+
+class _OldKv2(object):
+    """hvac 0.11 (Debian 12's python3-hvac): read_secret_version has no raise_on_deleted_version."""
+
+    def __init__(self, versions):
+        self.versions = versions
+        self.calls = []
+
+    def read_secret_version(self, path, version=None, mount_point='secret'):
+        self.calls.append(('read', path, mount_point))
+        if path not in self.versions or self.versions[path][1]:
+            raise _vault.hvac.exceptions.InvalidPath('not found')
+        return {'data': {'data': self.versions[path][0], 'metadata': {'version': 1}}}
+
+    def read_secret_metadata(self, path, mount_point='secret'):
+        self.calls.append(('metadata', path, mount_point))
+        if path not in self.versions:
+            raise _vault.hvac.exceptions.InvalidPath('not found')
+        deleted = '2026-01-01T00:00:00Z' if self.versions[path][1] else ''
+        return {'data': {'current_version': 1, 'versions': {'1': {'deletion_time': deleted, 'destroyed': False}}}}
+
+
+def test_kv2_read_with_the_hvac_0_11_signature(monkeypatch):
+    kv = _OldKv2({'app/x': ({'value': 'v'}, False), 'app/gone': ({}, True)})
+
+    class Client(object):
+        class secrets(object):  # noqa: N801 - mirrors hvac's attribute path
+            class kv(object):  # noqa: N801
+                v2 = kv
+
+    conn = VaultConnection(url='http://127.0.0.1:1', token=TOKEN)
+    monkeypatch.setattr(conn, 'client', Client)
+    assert _vault._raise_on_deleted(kv) == {}
+    assert conn.kv2_read('app/x') == ({'value': 'v'}, 1, False)
+    assert conn.kv2_read('app/gone') == (None, 1, True)
+    assert conn.kv2_read('app/never') == (None, 0, False)
+    assert kv.calls[-1] == ('metadata', 'app/never', 'secret')

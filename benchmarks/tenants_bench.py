@@ -299,7 +299,7 @@ def _task_seconds(stdout, name):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--n", type=int, nargs="+", default=[50, 200], help="tenant counts to compare (default 50 200)")
+    parser.add_argument("--n", type=int, nargs="*", default=[50, 200], help="tenant counts to compare (default 50 200; none: skip)")
     parser.add_argument("--noop", type=int, default=1000, help="tenants for the no-op rerun (0 to skip)")
     parser.add_argument("--timeout", type=int, default=1800, help="overall time budget in seconds")
     parser.add_argument("--skip-loop", action="store_true", help="time the module only")

@@ -115,9 +115,10 @@ def main() -> None:
     started = time.time()
     rerun = molecule("converge")
     noop_seconds = time.time() - started
-    changed = [int(n) for n in re.findall(r"changed=(\d+)", rerun.stdout)]
+    output = rerun.stdout + rerun.stderr  # molecule writes Ansible's output to either, by version
+    changed = [int(n) for n in re.findall(r"changed=(\d+)", output)]
     if rerun.returncode or not changed or any(changed):
-        sys.exit("n8n_bench: the rerun was not a no-op (changed=%s):\n%s" % (changed, rerun.stdout[-4000:]))
+        sys.exit("n8n_bench: the rerun was not a no-op (changed=%s):\n%s" % (changed, output[-4000:]))
     print("n8n_bench: no-op rerun of site.yml (molecule converge, 3 hosts, changed=0): %.1f s" % noop_seconds)
 
     ca = exported_ca()

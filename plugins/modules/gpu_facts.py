@@ -49,7 +49,8 @@ attributes:
     support: full
     description: Never changes anything; always returns C(changed=false).
 notes:
-  - Tested against recorded outputs of an NVIDIA H100 with driver 580 (Ubuntu 24.04) and cases built from them.
+  - Run for real on an NVIDIA H100 with driver 580 (Ubuntu 24.04); the unit tests replay that host's
+    outputs and require the facts it returned there, and cover multi-GPU, MIG and failure cases built from them.
   - Memory values are in MiB as printed by C(nvidia-smi).
 seealso:
   - name: nvidia-smi documentation

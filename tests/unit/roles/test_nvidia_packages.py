@@ -108,3 +108,13 @@ def test_toolkit_repository_and_pinned_packages(plans, os_key):
                      'https://nvidia.github.io/libnvidia-container/stable/deb/$(ARCH) /']
     assert plan['key_url'] == 'https://nvidia.github.io/libnvidia-container/gpgkey'
     assert plan['runtime'] == {'path': 'nvidia-container-runtime', 'args': []}
+
+
+def test_ubuntu24_plan_is_the_one_the_role_computed_on_a_real_h100_host(tmp_path):
+    """tests/gpu/record-live.sh ran plan.yml on an Ubuntu 24.04 H100 host with its own gathered facts."""
+    live = ROOT / 'tests' / 'unit' / 'plugins' / 'modules' / 'fixtures' / 'nvidia-smi' / 'h100-driver-580-live'
+    recorded = json.loads((live / 'nvidia_driver-plan.json').read_text())
+    assert recorded['distribution'].startswith('Ubuntu 24.')
+    kernel = recorded['plan']['packages'][-1][len('linux-headers-'):]
+    plan = render(tmp_path, 'Ubuntu-24', os_facts=dict(OSES['Ubuntu-24'], kernel=kernel))['driver']
+    assert plan == recorded['plan']

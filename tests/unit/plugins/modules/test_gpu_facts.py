@@ -10,6 +10,7 @@ The PCI bus is a sysfs tree built under tmp_path; the real /sys of the test mach
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 
@@ -23,6 +24,8 @@ from ansible_collections.selfhosted_ai.stack.plugins.modules import gpu_facts
 FIXTURES = os.path.join(os.path.dirname(__file__), 'fixtures', 'nvidia-smi')
 REAL_H100 = os.path.join(FIXTURES, 'h100-driver-580')
 REAL_UUID = 'GPU-7d36f28f-e2d6-9080-6c53-c4a097baffe0'
+# Recorded with tests/gpu/record-live.sh on an H100 host: nvidia-smi's outputs and what gpu_facts returned there.
+LIVE_H100 = os.path.join(FIXTURES, 'h100-driver-580-live')
 
 FAKE_SMI = """#!/bin/sh
 dir='{fixture_dir}'
@@ -169,6 +172,65 @@ def test_the_module_runs_the_query_the_real_fixture_was_recorded_with(run_module
     # The recorded CSV has one column per queried field.
     with open(os.path.join(REAL_H100, 'query-gpu.csv')) as handle:
         assert len(handle.readline().split(',')) == len(_nvidia.QUERY_GPU_FIELDS)
+
+
+def _live_host(host):
+    """Rebuild the recorded host: its PCI devices and kernel module version as env.txt lists them."""
+    with open(os.path.join(LIVE_H100, 'env.txt')) as handle:
+        lines = handle.read().splitlines()
+    module_version = lines[lines.index('== kernel module version') + 1]
+    host.load_kernel_module(module_version)
+    first = lines.index('== PCI devices (sysfs)') + 1
+    for line in lines[first:]:
+        address, rest = line.split(' ', 1)
+        fields = dict(item.split('=', 1) for item in rest.split(' '))
+        host.add_pci_device(address, fields['vendor'], fields['device'], fields['class'], driver=fields['driver'] or None)
+
+
+def _recorded(name):
+    with open(os.path.join(LIVE_H100, name)) as handle:
+        return json.load(handle)
+
+
+# Sensor readings: the recording's nvidia-smi calls and its module runs were moments apart.
+SENSORS = {'power_draw_w': 5.0, 'temperature_c': 2}
+
+
+def _without_sensors(facts):
+    readings = [{name: device.pop(name) for name in SENSORS} for device in facts['devices']]
+    return facts, readings
+
+
+def _assert_same_readings(replayed, recorded):
+    assert len(replayed) == len(recorded)
+    for ours, theirs in zip(replayed, recorded):
+        for name, tolerance in SENSORS.items():
+            assert abs(ours[name] - theirs[name]) <= tolerance, (name, ours[name], theirs[name])
+
+
+def test_replays_what_the_module_returned_on_a_real_h100(run_module, host):
+    _live_host(host)
+    host.install_nvidia_smi(LIVE_H100)
+    facts, readings = _without_sensors(gpu(run_module(gpu_facts.main)))
+
+    assert facts['nvidia_smi_path'] == str(host.bin / 'nvidia-smi')
+    for name in ('gpu_facts-result.json', 'gpu_facts-result-check-mode.json'):
+        recorded, recorded_readings = _without_sensors(_recorded(name)['ansible_facts']['gpu'])
+        assert recorded['nvidia_smi_path'] == '/usr/local/nvidia/bin/nvidia-smi'
+        facts['nvidia_smi_path'] = recorded['nvidia_smi_path']
+        assert facts == recorded, name
+        _assert_same_readings(readings, recorded_readings)
+
+
+def test_replays_the_pci_only_result_of_a_real_h100(run_module, host):
+    _live_host(host)
+    host.install_nvidia_smi(LIVE_H100)
+    run = run_module(gpu_facts.main, {'nvidia_smi_path': '/nonexistent/nvidia-smi'})
+
+    recorded = _recorded('gpu_facts-result-pci-only.json')
+    assert gpu(run) == recorded['ansible_facts']['gpu']
+    assert run['warnings'] == recorded['warnings']
+    assert host.calls_made() == []
 
 
 def test_constructed_two_gpus(run_module, host):

@@ -22,6 +22,12 @@ for type_dir in module:modules lookup:lookup filter:filter; do
     count=$((count + 1))
   done
 done
+# Jinja tests live several to a file, each documented by a <name>.yml beside it.
+for file in "$installed"/plugins/test/*.yml; do
+  [[ -e $file ]] || continue
+  "$BIN/ansible-doc" -t test "selfhosted_ai.stack.$(basename "$file" .yml)" >/dev/null
+  count=$((count + 1))
+done
 for role in "$installed"/roles/*/; do
   "$BIN/ansible-doc" -t role "selfhosted_ai.stack.$(basename "$role")" >/dev/null
   count=$((count + 1))

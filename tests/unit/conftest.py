@@ -10,6 +10,7 @@ Several people add fixtures here: append yours, keep the others as they are.
 from __future__ import annotations
 
 import json as _json
+import os
 import threading as _threading
 from http.server import BaseHTTPRequestHandler as _BaseHTTPRequestHandler
 from http.server import HTTPServer as _HTTPServer
@@ -20,6 +21,13 @@ from ansible.module_utils import _internal as ansible_module_utils_internal
 from ansible.module_utils import basic
 from ansible.module_utils.common import warnings as ansible_warnings
 from ansible.module_utils.testing import patch_module_args
+from ansible.plugins.loader import init_plugin_loader
+from ansible.utils.collection_loader import AnsibleCollectionConfig
+
+# Install Ansible's collection loader before any test module imports from ansible_collections
+# (plugin tests need the collection's metadata loaded, as in a real run).
+if AnsibleCollectionConfig.collection_finder is None:
+    init_plugin_loader([os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '.collections'))])
 
 
 class ModuleExited(Exception):

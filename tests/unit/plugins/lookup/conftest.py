@@ -13,15 +13,10 @@ import os
 
 import pytest
 
-from ansible.plugins.loader import init_plugin_loader, lookup_loader
-from ansible.utils.collection_loader import AnsibleCollectionConfig
+from ansible.plugins.loader import lookup_loader
 
+# tests/unit/conftest.py installed Ansible's collection loader on this path.
 COLLECTIONS = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..', '..', '.collections'))
-
-# Install Ansible's collection loader before the test modules import anything from
-# ansible_collections, so the collection's metadata is loaded as in a real run.
-if AnsibleCollectionConfig.collection_finder is None:
-    init_plugin_loader([COLLECTIONS])
 
 
 @pytest.fixture(scope='session')

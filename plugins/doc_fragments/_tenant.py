@@ -239,7 +239,11 @@ options:
         type: str
         default: tenants
       approle:
-        description: Create an AppRole role C(tenant-<id>) per tenant, bound to its policy.
+        description:
+          - Create an AppRole role C(tenant-<id>) per tenant, bound to O(vault.tenant_policy) alone, and link it to the
+            tenant's entity (an entity alias named after the role's role_id).
+          - The entity C(tenant-<id>) with metadata C(tenant=<id>) is made either way (add aliases of other auth methods
+            to it yourself).
         type: bool
         default: true
       approle_auth_mount:
@@ -254,6 +258,14 @@ options:
         description: Maximum TTL of tokens issued to tenant AppRoles.
         type: str
         default: 4h
+      tenant_policy:
+        description:
+          - The one ACL policy of every tenant, templated on the entity's metadata, which the openbao role writes
+            (C(openbao_tenant_policy_name)); the module never writes a policy. It must grant
+            C(<mount>/data/<path_prefix>/{{identity.entity.metadata.tenant}}/*), or the module stops before any change.
+          - Must not start with C(tenant-).
+        type: str
+        default: selfhosted-ai-tenant
   qdrant:
     description: How to reach Qdrant's REST API.
     type: dict

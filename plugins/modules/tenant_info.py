@@ -60,7 +60,8 @@ tenants:
       postgres: {"role": "tenant_acme", "login": true, "connection_limit": -1, "databases": ["n8n_acme"]}
       valkey: {"user": "tenant_acme"}
       s3: {"bucket": "tenant-acme", "identity": {"name": "tenant-acme", "access_keys": 1, "policy": true}}
-      vault: {"secrets_path": "secret/tenants/acme/", "policy": "tenant-acme", "approle": "tenant-acme"}
+      vault: {"secrets_path": "secret/tenants/acme/", "approle": "tenant-acme", "token_policies": ["selfhosted-ai-tenant"],
+              "entity": "tenant-acme", "entity_tenant": "acme", "entity_alias": true, "policy": "selfhosted-ai-tenant"}
 backends:
   description: The backends that were read.
   returned: always

@@ -6,7 +6,8 @@
 $BAO_BINARY) on 127.0.0.1 with a free port and a random root token. Dev mode keeps
 everything in memory and mounts a KV version 2 engine at ``secret/``. The fixture waits
 (bounded) until ``/v1/sys/health`` says initialised and unsealed, enables AppRole at
-``approle/``, and stops the server at the end of the session. Without a binary the
+``approle/``, writes the tenants' templated policy as the openbao role does (rendered from
+the role's own vars, ``role_var``), and stops the server at the end of the session. Without a binary the
 tests that use it skip with the reason.
 """
 
@@ -22,7 +23,9 @@ import tempfile
 import time
 
 import pytest
+import yaml
 
+ROLE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "roles", "openbao")
 START_TIMEOUT = 30
 START_ATTEMPTS = 3
 
@@ -48,6 +51,28 @@ def bao_binary():
         if candidate and os.access(candidate, os.X_OK):
             return candidate
     return None
+
+
+def role_vars(accessor, **overrides):
+    """roles/openbao's defaults and vars (overrides on top), with the AppRole mount's accessor as configure.yml reads it."""
+    from ansible.template import trust_as_template
+    found = {}
+    for name in ("defaults", "vars"):
+        with open(os.path.join(ROLE_DIR, name, "main.yml")) as handle:
+            found.update(yaml.safe_load(handle))
+    found.update(overrides)
+    found = dict((k, trust_as_template(v) if isinstance(v, str) else v) for k, v in found.items())
+    found.update(inventory_dir="/nonexistent", inventory_hostname="test",
+                 __openbao_auth_enabled={"json": {"data": {"approle/": {"accessor": accessor}}}})
+    return found
+
+
+def role_var(accessor, name, **overrides):
+    """One variable of roles/openbao rendered by Ansible (e.g. __openbao_tenant_policy): the role's text, no copy."""
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.template import Templar
+    variables = role_vars(accessor, **overrides)
+    return str(Templar(loader=DataLoader(), variables=variables).template(variables[name]))
 
 
 class OpenBaoServer(object):
@@ -146,6 +171,10 @@ class OpenBaoServer(object):
         mounts = client.sys.list_mounted_secrets_engines()["data"]
         if mounts.get("secret/", {}).get("options", {}).get("version") != "2":
             raise RuntimeError("OpenBao dev mode did not mount KV version 2 at secret/")
+        # the tenant module writes no policy: the one templated policy of every tenant comes from the role
+        accessor = client.sys.list_auth_methods()["data"]["approle/"]["accessor"]
+        client.sys.create_or_update_policy(name=str(role_vars(accessor)["openbao_tenant_policy_name"]),
+                                           policy=role_var(accessor, "__openbao_tenant_policy"))
 
     def approle(self, name, policy_hcl, token_ttl="10m"):
         """Create policy + AppRole ``name``; return (role_id, secret_id)."""

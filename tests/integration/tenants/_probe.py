@@ -38,6 +38,15 @@ def snapshot(stack):
         roles_ar = sorted(bao.list("auth/approle/role")["data"]["keys"])
     except (TypeError, hvac.exceptions.InvalidPath):
         roles_ar = []
+    try:
+        names = bao.adapter.list("/v1/identity/entity/name")["data"]["keys"]
+    except (TypeError, hvac.exceptions.InvalidPath):
+        names = []
+    entities = {}
+    for name in names:
+        if name.startswith("tenant-"):
+            data = bao.adapter.get("/v1/identity/entity/name/%s" % name)["data"]
+            entities[name] = (data["metadata"], sorted((a["mount_accessor"], a["name"]) for a in data["aliases"] or []))
     kv = {}
     try:
         for key in bao.secrets.kv.v2.list_secrets(path="tenants", mount_point="secret")["data"]["keys"]:
@@ -49,7 +58,7 @@ def snapshot(stack):
     except hvac.exceptions.InvalidPath:
         pass
     return {"postgres": {"roles": roles, "databases": dbs}, "valkey": {"acl": acl, "keys": keys},
-            "s3": {"buckets": buckets, "users": users}, "vault": {"policies": policies, "approles": roles_ar, "kv": kv}}
+            "s3": {"buckets": buckets, "users": users}, "vault": {"policies": policies, "approles": roles_ar, "entities": entities, "kv": kv}}
 
 
 def credentials(stack, tenant_id):

@@ -14,8 +14,11 @@ def seaweedfs_shell(server):
 
 @pytest.fixture(scope="session")
 def stack(postgres_server, valkey_server, seaweedfs_server, openbao):
-    """Connection options of the four live backends, as the module takes them."""
+    """Connection options of the four live backends, as the module takes them. Vault: the tenant stack's
+    AppRole and policies made as the openbao role makes them (never the root token)."""
+    from openbao_role import setup_tenant_stack
     s3_iam = seaweedfs_server.module_options()
+    bao = setup_tenant_stack(openbao)
     return {
         "postgres": postgres_server.module_options(),
         "valkey": valkey_server.module_options(),
@@ -23,7 +26,9 @@ def stack(postgres_server, valkey_server, seaweedfs_server, openbao):
         "s3": dict(s3_iam, seaweedfs_shell=seaweedfs_shell(seaweedfs_server)),
         # identities read with the IAM API alone (two calls per identity)
         "s3_iam": s3_iam,
-        "vault": {"url": openbao.url, "token": openbao.root_token},
+        "vault": {"url": openbao.url, "role_id": bao["role_id"], "secret_id": bao["secret_id"],
+                  "tenant_policy": bao["tenant_policy"]},
+        "openbao_role": bao,
         "servers": {"postgres": postgres_server, "valkey": valkey_server, "s3": seaweedfs_server, "vault": openbao},
     }
 

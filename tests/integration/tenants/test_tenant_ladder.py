@@ -93,9 +93,18 @@ def test_ladder_per_backend(stack, backend):
         assert vault_write(client, "tenants/%s/app/config" % tid)
         assert not vault_write(client, "tenants/%s/credentials" % tid), "tenant may overwrite its generated credentials"
         assert not vault_read(client, "tenants/other/credentials")
+        # the login resolves to the tenant's entity and holds the templated policy alone
+        me = client.auth.token.lookup_self()["data"]
+        entity = servers["vault"].client().adapter.get("/v1/identity/entity/name/tenant-" + tid.replace("_", "-"))["data"]
+        assert me["entity_id"] == entity["id"] and entity["metadata"] == {"tenant": tid}
+        assert sorted(me["policies"]) == ["default", stack["vault"]["tenant_policy"]]
 
     info = run_tenant_info(dict((b, stack[b]) for b in backends))
     assert backend in info["tenants"][tid]
+    if backend == "vault":
+        view = info["tenants"][tid]["vault"]
+        assert view["policy"] == stack["vault"]["tenant_policy"] and view["entity_alias"] is True, view
+        assert view["token_policies"] == [stack["vault"]["tenant_policy"]] and view["entity_tenant"] == tid
 
     # absent: access revoked, data kept
     gone = run_tenant(absent, diff=True)

@@ -41,7 +41,7 @@ def test_playbook_provisions_and_removes(stack, tmp_path):
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, output[-4000:]
-    for secret in (stack["postgres"]["login_password"], stack["valkey"]["password"], stack["s3"]["secret_key"], stack["vault"]["token"]):
+    for secret in (stack["postgres"]["login_password"], stack["valkey"]["password"], stack["s3"]["secret_key"], stack["vault"]["secret_id"]):
         assert secret not in output
     assert "ok=6" in output and "failed=0" in output
     # the last task purged: nothing left, credentials gone

@@ -240,14 +240,16 @@ options:
         default: tenants
       approle:
         description:
-          - Create an AppRole role C(tenant-<id>) per tenant, bound to O(vault.tenant_policy) alone, and link it to the
-            tenant's entity (an entity alias named after the role's role_id).
-          - The entity C(tenant-<id>) with metadata C(tenant=<id>) is made either way (add aliases of other auth methods
-            to it yourself).
+          - Create an AppRole role C(tenant-<id>) per tenant, bound to O(vault.tenant_policy) alone, and its entity alias
+            (named after the role's role_id) with custom_metadata C(tenant=<id>), without naming an entity (Vault makes
+            a fresh one, without policies).
+          - With V(false) the module only stores credentials; giving tenants access to Vault is then yours.
         type: bool
         default: true
       approle_auth_mount:
-        description: Mount of the AppRole auth method holding the tenant roles (enabled when missing).
+        description:
+          - Mount of the AppRole auth method holding the tenant roles. It must exist (the openbao role enables it),
+            since O(vault.tenant_policy) names its accessor.
         type: str
         default: approle
       token_ttl:
@@ -260,9 +262,11 @@ options:
         default: 4h
       tenant_policy:
         description:
-          - The one ACL policy of every tenant, templated on the entity's metadata, which the openbao role writes
-            (C(openbao_tenant_policy_name)); the module never writes a policy. It must grant
-            C(<mount>/data/<path_prefix>/{{identity.entity.metadata.tenant}}/*), or the module stops before any change.
+          - The one ACL policy of every tenant, templated on the custom_metadata C(tenant) of the token entity's alias
+            on the AppRole mount, which the openbao role writes (C(openbao_tenant_policy_name)); the module never
+            writes a policy. It must grant C(<mount>/data/<path_prefix>/<template>/*) where C(<template>) is
+            C(identity.entity.aliases.<accessor>.custom_metadata.tenant) in double braces (C(<accessor>) the AppRole
+            mount's), or the module stops before any change (docs/tenants.md).
           - Must not start with C(tenant-).
         type: str
         default: selfhosted-ai-tenant

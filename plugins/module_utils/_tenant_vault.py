@@ -10,18 +10,23 @@ lookup). Per tenant, on a KV version 2 mount (default ``secret``):
   (PostgreSQL and Valkey passwords, S3 access key and secret, Qdrant token); read-only for
   the tenant, reused on every run, never returned by the modules;
 * ``<path_prefix>/<id>/*``: the tenant's own secrets, read/write for the tenant;
-* an identity entity ``tenant-<id>`` with metadata ``tenant=<id>``: ONE templated ACL policy
-  (``tenant_policy``, written by the openbao role, never by this module) grants
-  ``<path_prefix>/{{identity.entity.metadata.tenant}}/*``, so each entity reaches its own
-  path only, and an entity without that metadata reaches nothing;
 * an AppRole role ``tenant-<id>`` (auth mount ``approle_auth_mount``) whose only token policy
-  is that templated policy, and an entity alias (the role's role_id on that mount) so its
-  logins resolve to the entity; for the tenant's apps (the module creates no secret_id: the
-  operator issues those).
+  is ONE templated ACL policy (``tenant_policy``, written by the openbao role, never by this
+  module) granting ``<path_prefix>/{{identity.entity.aliases.<approle accessor>.custom_metadata.tenant}}/*``;
+  for the tenant's apps (the module creates no secret_id: the operator issues those);
+* the entity alias of that role (name: its role_id, on the AppRole mount) with custom_metadata
+  ``tenant=<id>``, created WITHOUT ``canonical_id``: OpenBao makes a fresh entity for it, with
+  no policy and no group. The module writes no entity and cannot name one (its policy refuses
+  ``canonical_id``), so a tenant role's logins never land on an entity holding rights; an alias
+  found on an entity with policies, groups, other aliases is deleted and made again. Aliases
+  are found with ``identity/lookup/entity`` (alias name and accessor), one POST per tenant role;
+  a token whose entity has no such alias reaches nothing.
 
 The module writes no ACL policy: per-tenant policies ``tenant-<id>`` of earlier releases are
-deleted (migration). Its own token therefore needs no right on ``sys/policies/acl`` beyond
-list, delete of ``tenant-*`` and read of the templated policy (docs/tenants.md).
+deleted (migration). Entities ``tenant-<id>`` of the previous layout (metadata, alias attached
+with ``canonical_id``) keep the alias, which gets its custom_metadata; ``absent`` deletes such an
+entity by name, otherwise the alias only (the fresh entity, left without alias or policy, stays:
+the module has no right on entities by id). docs/tenants.md lists its token's rights.
 """
 
 from __future__ import annotations
@@ -54,10 +59,11 @@ VAULT_SPEC.update(
 )
 
 CREDENTIALS = "credentials"
-# entity metadata key the templated policy reads ({{identity.entity.metadata.tenant}})
+# custom_metadata key of the AppRole alias that the templated policy reads
+# (identity.entity.aliases.<approle accessor>.custom_metadata.tenant)
 METADATA_KEY = "tenant"
 _PURGE_LIMIT = 10000
-# per-tenant reads (credentials, AppRole role and role_id, entity) in flight at once; Vault has no bulk read
+# per-tenant reads (credentials, AppRole role and role_id, the alias's entity) in flight at once; Vault has no bulk read
 _READ_WORKERS = 8
 _POLICY_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
@@ -124,10 +130,15 @@ class VaultTenantBackend(object):
     def credentials_path(self, tenant_id):
         return "%s/%s/%s" % (self.prefix, tenant_id, CREDENTIALS)
 
+    def policy_template(self):
+        """The templated segment naming the tenant: custom_metadata of the token entity's AppRole alias."""
+        return "{{identity.entity.aliases.%s.custom_metadata.%s}}" % (self._approle_accessor or "<accessor of %s/>" % self.auth_mount,
+                                                                      METADATA_KEY)
+
     def policy_path_pattern(self):
-        """What the templated policy must grant: the tenant's own folder through entity metadata."""
-        return re.compile(r'path\s+"%s/data/%s/\{\{\s*identity\.entity\.metadata\.%s\s*\}\}/\*"'
-                          % (re.escape(self.mount), re.escape(self.prefix), METADATA_KEY))
+        """What the templated policy must grant: the tenant's own folder, named by its AppRole alias."""
+        return re.compile(r'path\s+"%s/data/%s/\{\{\s*identity\.entity\.aliases\.%s\.custom_metadata\.%s\s*\}\}/\*"'
+                          % (re.escape(self.mount), re.escape(self.prefix), re.escape(self._approle_accessor or "?"), METADATA_KEY))
 
     def wanted_metadata(self, tenant):
         return {METADATA_KEY: tenant.id}
@@ -168,9 +179,27 @@ class VaultTenantBackend(object):
             local.conn = conn
         return conn
 
-    def _read_access(self, client, tenant, roles, entities):
-        """AppRole role, its role_id and the tenant's entity (None where absent): at most 3 GETs."""
-        role = role_id = entity = None
+    def _lookup_alias(self, client, role_id):
+        """The AppRole alias named role_id and its entity (one POST to identity/lookup/entity), or None."""
+        raw = self._call("looking up entity alias", client.adapter.post, "/v1/identity/lookup/entity",
+                         json={"alias_name": role_id, "alias_mount_accessor": self._approle_accessor})
+        data = raw.get("data") if isinstance(raw, dict) else None  # 204 (no such alias): a Response, or None
+        if not data:
+            return None
+        mine = [a for a in data.get("aliases") or []
+                if a.get("name") == role_id and a.get("mount_accessor") == self._approle_accessor]
+        if not mine:
+            return None
+        return {"id": mine[0].get("id"), "custom_metadata": mine[0].get("custom_metadata") or {},
+                "entity_id": data.get("id"), "entity_name": data.get("name"),
+                "entity_policies": sorted(data.get("policies") or []),
+                "entity_groups": sorted(data.get("group_ids") or []),
+                "entity_aliases": len(data.get("aliases") or []),
+                "entity_disabled": bool(data.get("disabled"))}
+
+    def _read_access(self, client, tenant, roles):
+        """AppRole role, its role_id and its alias (None where absent): at most 3 calls."""
+        role = role_id = alias = None
         if tenant.vault_name in roles:
             raw = self._call("reading approle", client.adapter.get, "/v1/auth/%s/role/%s" % (self.auth_mount, tenant.vault_name))
             role = (raw or {}).get("data")
@@ -178,29 +207,24 @@ class VaultTenantBackend(object):
                 raw = self._call("reading approle role_id", client.adapter.get,
                                  "/v1/auth/%s/role/%s/role-id" % (self.auth_mount, tenant.vault_name))
                 role_id = ((raw or {}).get("data") or {}).get("role_id")
-        if tenant.vault_name in entities:
-            raw = self._call("reading entity", client.adapter.get, "/v1/identity/entity/name/%s" % tenant.vault_name)
-            data = (raw or {}).get("data")
-            if data is not None:
-                entity = {"id": data.get("id"), "metadata": data.get("metadata") or {},
-                          "policies": sorted(data.get("policies") or []), "disabled": bool(data.get("disabled")),
-                          "aliases": sorted((a.get("mount_accessor"), a.get("name")) for a in data.get("aliases") or [])}
-        return role, role_id, entity
+                if role_id and self._approle_accessor:
+                    alias = self._lookup_alias(client, role_id)
+        return role, role_id, alias
 
-    def _read_one(self, local, tenant, policies, roles, entities, with_secrets):
+    def _read_one(self, local, tenant, policies, roles, with_secrets):
         conn = self._thread_conn(local)
         client = conn.client()
         data, version = None, 0
         if with_secrets is None or tenant.id in with_secrets:
             data, version, dummy = self._call("reading credentials", conn.kv2_read, self.credentials_path(tenant.id),
                                               mount_point=self.mount) or (None, 0, False)
-        role, role_id, entity = self._read_access(client, tenant, roles, entities)
+        role, role_id, alias = self._read_access(client, tenant, roles)
         stored = None
         if not tenant.present and tenant.purge:
             raw = self._call("listing secrets", client.adapter.list, "/v1/%s/metadata/%s/%s" % (self.mount, self.prefix, tenant.id))
             stored = ((raw or {}).get("data") or {}).get("keys") or []
         return {"credentials": data, "credentials_version": version, "legacy_policy": tenant.vault_name in policies,
-                "role": role, "role_id": role_id, "entity": entity, "secrets": stored}
+                "role": role, "role_id": role_id, "alias": alias, "secrets": stored}
 
     def _read_tenant_policy(self, policies):
         """State of the templated policy the openbao role writes: ok, missing, or other (grants elsewhere)."""
@@ -212,47 +236,57 @@ class VaultTenantBackend(object):
         return "ok" if self.policy_path_pattern().search(text) else "other"
 
     def read(self, tenants):
-        """Bulk where Vault allows it: one LIST each of policies, roles, entities and tenant folders,
-        one GET of the templated policy, then only the GETs of what exists, several at a time (one
-        client per worker thread)."""
+        """Bulk where Vault allows it: one LIST each of policies, roles and tenant folders, one GET of
+        the templated policy, then only the calls for what exists (role, role_id, alias lookup),
+        several at a time (one client per worker thread)."""
+        if self.options["approle"] and not self._approle_enabled and any(t.present for t in tenants):
+            raise self._fail("auth method %s/ is not enabled: the templated policy %s names its accessor, so enable it and "
+                             "write the policy first (the openbao role does both; docs/tenants.md)"
+                             % (self.auth_mount, self.tenant_policy))
         policies = set(self._list("/v1/sys/policies/acl"))
         roles = set(self._list("/v1/auth/%s/role" % self.auth_mount)) if self._approle_enabled else set()
-        entities = set(self._list("/v1/identity/entity/name"))
         folders = self._list_or_none("/v1/%s/metadata/%s" % (self.mount, self.prefix))
         with_secrets = None if folders is None else set(key.rstrip("/") for key in folders)
-        if any(t.present for t in tenants):
+        if self.options["approle"] and any(t.present for t in tenants):
             self._policy_state = self._read_tenant_policy(policies)
             if self._policy_state != "ok":
+                wanted = "%s/data/%s/%s/*" % (self.mount, self.prefix, self.policy_template())
                 raise self._fail(
                     "ACL policy %s %s: tenants would reach nothing in Vault. The openbao role writes it (openbao_tenants_approle: "
-                    "true, openbao_tenant_policy_name); with a Vault of your own, write it as docs/tenants.md shows, granting "
-                    "%s/data/%s/{{identity.entity.metadata.%s}}/*"
-                    % (self.tenant_policy, "does not exist" if self._policy_state == "missing" else
-                       "does not grant %s/data/%s/{{identity.entity.metadata.%s}}/*" % (self.mount, self.prefix, METADATA_KEY),
-                       self.mount, self.prefix, METADATA_KEY))
+                    "true, openbao_tenant_policy_name); with a Vault of your own, write it as docs/tenants.md shows, granting %s"
+                    % (self.tenant_policy, "does not exist" if self._policy_state == "missing" else "does not grant %s" % wanted,
+                       wanted))
         local = threading.local()
         if len(tenants) < 2:
-            return dict((t.id, self._read_one(local, t, policies, roles, entities, with_secrets)) for t in tenants)
+            return dict((t.id, self._read_one(local, t, policies, roles, with_secrets)) for t in tenants)
         with ThreadPoolExecutor(max_workers=min(_READ_WORKERS, len(tenants))) as pool:
-            found = list(pool.map(lambda t: self._read_one(local, t, policies, roles, entities, with_secrets), tenants))
+            found = list(pool.map(lambda t: self._read_one(local, t, policies, roles, with_secrets), tenants))
         return dict((t.id, item) for t, item in zip(tenants, found))
 
-    def _entity_ok(self, entity, tenant):
-        return entity is not None and entity["metadata"] == self.wanted_metadata(tenant) and not entity["disabled"]
+    @staticmethod
+    def _alias_shared(alias):
+        """Why the alias's entity gives more than the templated policy (None when it is a bare entity)."""
+        why = []
+        if alias["entity_policies"]:
+            why.append("policies %s" % ", ".join(alias["entity_policies"]))
+        if alias["entity_groups"]:
+            why.append("%d group(s)" % len(alias["entity_groups"]))
+        if alias["entity_aliases"] > 1:
+            why.append("%d other alias(es)" % (alias["entity_aliases"] - 1))
+        return " and ".join(why) or None
 
-    def _alias_ok(self, current):
-        entity, role_id = current.get("entity"), current.get("role_id")
-        return (entity is not None and role_id is not None and self._approle_accessor is not None
-                and (self._approle_accessor, role_id) in entity["aliases"])
+    def _alias_ok(self, alias, tenant_id):
+        return (alias is not None and alias["custom_metadata"] == {METADATA_KEY: tenant_id}
+                and not alias["entity_disabled"] and self._alias_shared(alias) is None)
 
     def public_view(self, current, tenant):
-        """policy: the tenant's access through the templated policy is in place (role bound to it
-        alone, or no role; entity with the tenant's metadata)."""
-        role = current.get("role")
+        """policy: the role is bound to the templated policy alone and its alias names the tenant
+        (bare entity); entity: the role's alias (and so the entity its logins resolve to) exists."""
+        role, alias = current.get("role"), current.get("alias")
         return {"credentials": sorted((current.get("credentials") or {}).keys()) or None,
-                "policy": self._entity_ok(current.get("entity"), tenant) and (role is None or self._role_policies(role) == [self.tenant_policy]),
+                "policy": role is not None and self._role_policies(role) == [self.tenant_policy] and self._alias_ok(alias, tenant.id),
                 "approle": role is not None,
-                "entity": current.get("entity") is not None,
+                "entity": alias is not None,
                 "legacy_policy": bool(current.get("legacy_policy"))}
 
     # ------------------------------------------------------------------ plan
@@ -267,50 +301,59 @@ class VaultTenantBackend(object):
                 and int(role.get("token_ttl") or 0) == self.ttl and int(role.get("token_max_ttl") or 0) == self.max_ttl
                 and bool(role.get("bind_secret_id", True)))
 
+    def _drop_alias(self, tenant, alias, why):
+        """ops removing the alias: its whole entity when it is tenant-<id> of the previous layout (the alias goes with it)."""
+        if alias["entity_name"] == tenant.vault_name:
+            return ("delete_entity", None), "delete entity %s of the previous layout and its alias%s" % (tenant.vault_name, why)
+        return ("delete_alias", alias["id"]), "delete the entity alias of approle role %s%s" % (tenant.vault_name, why)
+
     def plan(self, tenant, current, wanted_creds, creds_will_change):
         """wanted_creds: the credentials dict to store (values may be placeholders in check mode)."""
         change = Change()
         change.before = self.public_view(current, tenant)
         ops = []
-        entity = current.get("entity")
+        alias = current.get("alias")
         if tenant.present:
             if creds_will_change:
                 ops.append(("write_credentials", None))
                 change.add("store credentials %s at %s/%s" % (", ".join(sorted(wanted_creds)), self.mount, self.credentials_path(tenant.id)))
             if self.options["approle"]:
-                if not self._approle_enabled:
-                    ops.append(("enable_approle", None))
-                    change.add("enable auth method approle at %s/" % self.auth_mount)
                 if not self._role_matches(current["role"]):
                     ops.append(("role", None))
                     change.add("%s approle role %s bound to policy %s" % ("update" if current["role"] else "create",
                                                                           tenant.vault_name, self.tenant_policy))
-            if entity is not None and entity["disabled"]:
-                raise self._fail("entity %s is disabled; this module may not enable it: enable it or delete it with an "
-                                 "administrator token" % tenant.vault_name)
-            if not self._entity_ok(entity, tenant):
-                ops.append(("entity", None))
-                change.add("%s entity %s with metadata %s=%s" % ("update" if entity else "create", tenant.vault_name,
-                                                                 METADATA_KEY, tenant.id))
-            if self.options["approle"] and not self._alias_ok(current):
-                ops.append(("alias", None))
-                change.add("link approle role %s to entity %s (entity alias)" % (tenant.vault_name, tenant.vault_name))
-            if entity is not None and entity["policies"]:
-                self.warnings.append("entity %s carries policies %s set by someone else: its tenant gets them too; this "
-                                     "module may not remove them" % (tenant.vault_name, ", ".join(entity["policies"])))
+                if alias is not None and alias["entity_disabled"]:
+                    raise self._fail("the entity of approle role %s (%s) is disabled; this module may not enable it: enable it "
+                                     "or delete it with an administrator token" % (tenant.vault_name, alias["entity_name"]))
+                shared = self._alias_shared(alias) if alias is not None else None
+                if shared is not None:
+                    # never keep a tenant role on an entity with rights of its own: a fresh one is made
+                    op, text = self._drop_alias(tenant, alias, " (its entity %s has %s)" % (alias["entity_name"], shared))
+                    ops.append(op)
+                    change.add(text)
+                    alias = None
+                if alias is None or alias["custom_metadata"] != self.wanted_metadata(tenant):
+                    ops.append(("alias", None))
+                    change.add("%s the entity alias of approle role %s with custom_metadata %s=%s%s"
+                               % ("update" if alias else "create", tenant.vault_name, METADATA_KEY, tenant.id,
+                                  "" if alias else " (OpenBao makes a new entity for it)"))
             if current.get("legacy_policy"):
                 ops.append(("delete_policy", None))
                 change.add("delete per-tenant policy %s of an earlier release (access now comes from %s)"
                            % (tenant.vault_name, self.tenant_policy))
-            change.after = {"credentials": sorted(wanted_creds) or None, "policy": True,
-                            "approle": bool(self.options["approle"]), "entity": True, "legacy_policy": False}
+            approle = bool(self.options["approle"]) or current["role"] is not None
+            change.after = {"credentials": sorted(wanted_creds) or None,
+                            "policy": True if self.options["approle"] else change.before["policy"],
+                            "approle": approle, "entity": True if self.options["approle"] else change.before["entity"],
+                            "legacy_policy": False}
         else:
+            if alias is not None:  # before the role: without it the alias could not be found again
+                op, text = self._drop_alias(tenant, alias, " (logins of that role lose access)")
+                ops.append(op)
+                change.add(text)
             if current["role"] is not None:
                 ops.append(("delete_role", None))
                 change.add("delete approle role %s (its secret_ids stop working)" % tenant.vault_name)
-            if entity is not None:
-                ops.append(("delete_entity", None))
-                change.add("delete entity %s and its aliases (tokens of its logins lose access)" % tenant.vault_name)
             if current.get("legacy_policy"):
                 ops.append(("delete_policy", None))
                 change.add("delete per-tenant policy %s of an earlier release" % tenant.vault_name)
@@ -335,15 +378,8 @@ class VaultTenantBackend(object):
                          "/v1/auth/%s/role/%s/role-id" % (self.auth_mount, tenant.vault_name))
         role_id = ((raw or {}).get("data") or {}).get("role_id")
         if not role_id:
-            raise self._fail("approle role %s has no role_id to link to entity %s" % (tenant.vault_name, tenant.vault_name))
+            raise self._fail("approle role %s has no role_id to name its entity alias" % tenant.vault_name)
         return role_id
-
-    def _entity_id(self, tenant):
-        raw = self._call("reading entity", self.client.adapter.get, "/v1/identity/entity/name/%s" % tenant.vault_name)
-        entity_id = ((raw or {}).get("data") or {}).get("id")
-        if not entity_id:
-            raise self._fail("entity %s was not found after writing it" % tenant.vault_name)
-        return entity_id
 
     def _accessor(self):
         if self._approle_accessor is None:
@@ -355,25 +391,22 @@ class VaultTenantBackend(object):
         return self._approle_accessor
 
     def apply(self, tenant, ops):
-        """Role, then entity, then the alias linking them, then the old per-tenant policy goes."""
-        for kind, dummy in ops:
-            if kind == "enable_approle":
-                if not self._approle_enabled:
-                    self._call("enabling approle", self.client.sys.enable_auth_method, "approle", path=self.auth_mount)
-                    self._approle_enabled = True
-            elif kind == "role":
+        """Role, then its alias (a deleted one first), then the old per-tenant policy goes; for absent
+        the alias goes before the role."""
+        for kind, data in ops:
+            if kind == "role":
                 # token_policies as a string: the provisioner's policy allows exactly this value (allowed_parameters)
                 self._call("writing approle role", self.client.adapter.post, "/v1/auth/%s/role/%s" % (self.auth_mount, tenant.vault_name),
                            json={"token_policies": self.tenant_policy, "token_ttl": self.ttl,
                                  "token_max_ttl": self.max_ttl, "bind_secret_id": True})
-            elif kind == "entity":
-                self._call("writing entity", self.client.adapter.post, "/v1/identity/entity/name/%s" % tenant.vault_name,
-                           json={"metadata": self.wanted_metadata(tenant)})
             elif kind == "alias":
-                # an alias of that role_id on another entity (a login before this entity existed) moves here
+                # no canonical_id: a new alias gets a new entity; an existing one (same name and mount) is updated in
+                # place, its entity unchanged (OpenBao 2.7, Vault)
                 self._call("writing entity alias", self.client.adapter.post, "/v1/identity/entity-alias",
                            json={"name": self._role_id(tenant), "mount_accessor": self._accessor(),
-                                 "canonical_id": self._entity_id(tenant)})
+                                 "custom_metadata": self.wanted_metadata(tenant)})
+            elif kind == "delete_alias":
+                self._call("deleting entity alias", self.client.adapter.delete, "/v1/identity/entity-alias/id/%s" % data)
             elif kind == "delete_role":
                 self._call("deleting approle role", self.client.adapter.delete, "/v1/auth/%s/role/%s" % (self.auth_mount, tenant.vault_name))
             elif kind == "delete_entity":
@@ -399,8 +432,8 @@ class VaultTenantBackend(object):
 
     # ------------------------------------------------------------------ info
     def discover(self):
-        """Tenant folders, AppRole roles, entities and old per-tenant policies by their names; then,
-        for each tenant with a role or an entity, what they hold (several GETs at a time)."""
+        """Tenant folders, AppRole roles and old per-tenant policies by their names; then, for each
+        tenant with a role, the role, its role_id and its alias's entity (several at a time)."""
         found = {}
         for key in self._list("/v1/%s/metadata/%s" % (self.mount, self.prefix)):
             tenant_id = tenant_id_from_prefixed("tenant_" + key.rstrip("/"), "tenant_")
@@ -410,38 +443,31 @@ class VaultTenantBackend(object):
             tenant_id = tenant_id_from_prefixed(name, "tenant-", sep="-")
             if tenant_id:
                 found.setdefault(tenant_id, {})["legacy_policy"] = name
-        roles, entities = set(), set()
+        roles = set()
         if self._approle_enabled:
             for name in self._list("/v1/auth/%s/role" % self.auth_mount):
                 tenant_id = tenant_id_from_prefixed(name, "tenant-", sep="-")
                 if tenant_id:
                     found.setdefault(tenant_id, {})["approle"] = name
                     roles.add(name)
-        for name in self._list("/v1/identity/entity/name"):
-            tenant_id = tenant_id_from_prefixed(name, "tenant-", sep="-")
-            if tenant_id:
-                found.setdefault(tenant_id, {})["entity"] = name
-                entities.add(name)
-        ids = [tid for tid, item in found.items() if "approle" in item or "entity" in item]
+        ids = [tid for tid, item in found.items() if "approle" in item]
         local = threading.local()
 
         def one(tenant_id):
-            view = _TenantView(tenant_id, found[tenant_id].get("approle") or found[tenant_id].get("entity"))
-            return self._read_access(self._thread_conn(local).client(), view, roles, entities)
+            return self._read_access(self._thread_conn(local).client(), _TenantView(tenant_id, found[tenant_id]["approle"]), roles)
 
         with ThreadPoolExecutor(max_workers=max(1, min(_READ_WORKERS, len(ids)))) as pool:
             access = list(pool.map(one, ids))
-        for tenant_id, (role, role_id, entity) in zip(ids, access):
+        for tenant_id, (role, dummy, alias) in zip(ids, access):
             item = found[tenant_id]
-            current = {"role": role, "role_id": role_id, "entity": entity}
             if role is not None:
                 item["token_policies"] = self._role_policies(role)
-            if entity is not None:
-                item["entity_tenant"] = entity["metadata"].get(METADATA_KEY)
-                item["entity_alias"] = self._alias_ok(current)
+            if alias is not None:
+                item["entity"] = alias["entity_name"]
+                item["entity_tenant"] = alias["custom_metadata"].get(METADATA_KEY)
+            item["entity_alias"] = self._alias_ok(alias, tenant_id)
             item["policy"] = (self.tenant_policy if role is not None and self._role_policies(role) == [self.tenant_policy]
-                              and entity is not None and entity["metadata"].get(METADATA_KEY) == tenant_id
-                              and self._alias_ok(current) else None)
+                              and self._alias_ok(alias, tenant_id) else None)
         return found
 
 

@@ -14,15 +14,16 @@ description:
   - Provisions a whole list of tenants in one call, with one connection per backend.
   - "Per present tenant: PostgreSQL login role C(tenant_<id>) and one database C(<app>_<id>) per app, owned by the role,
     CONNECT revoked from PUBLIC; Valkey ACL user C(tenant_<id>) limited to keys and channels C(<id>:*); S3 bucket
-    C(tenant-<id>) with an identity and key allowed that bucket only; Vault identity entity C(tenant-<id>) (metadata
-    C(tenant=<id>)) and AppRole C(tenant-<id>) linked to it, bound to the one templated policy O(vault.tenant_policy),
-    which allows C(<path_prefix>/<id>/*) only; Qdrant collection C(tenant_<id>) (and a token scoped to it); Neo4j anchor node
-    (Community) or database and user (Enterprise)."
+    C(tenant-<id>) with an identity and key allowed that bucket only; Vault AppRole C(tenant-<id>) bound to the one
+    templated policy O(vault.tenant_policy), and its entity alias with custom_metadata C(tenant=<id>) (on an entity
+    Vault makes, never one the module names), so that its tokens reach C(<path_prefix>/<id>/*) only; Qdrant
+    collection C(tenant_<id>) (and a token scoped to it); Neo4j anchor node (Community) or database and user
+    (Enterprise)."
   - Every generated credential (passwords, S3 keys, Qdrant token) is stored in Vault/OpenBao at
     C(<mount>/<path_prefix>/<id>/credentials) before any server uses it, reused on every later run, and never returned.
   - The module writes no Vault ACL policy (O(vault.tenant_policy) comes from the openbao role or the Vault's
     administrator) and deletes the per-tenant policies C(tenant-<id>) of earlier releases.
-  - V(absent) revokes every access (role without LOGIN, ACL user deleted, S3 identity and keys deleted, Vault entity
+  - V(absent) revokes every access (role without LOGIN, ACL user deleted, S3 identity and keys deleted, Vault alias
     and AppRole deleted) and keeps the data (databases, keys, buckets, collections, secrets) unless O(tenants[].purge=true).
   - All input is validated before any backend is contacted; every backend is connected and read before any is changed.
   - See C(docs/tenants.md) in the collection for the naming rules and the isolation model.

@@ -14,6 +14,11 @@ description:
   - Lists the tenants that PostgreSQL, Valkey, S3, Vault/OpenBao, Qdrant and Neo4j hold, found by the names
     M(selfhosted_ai.stack.tenant) gives them (C(tenant_<id>), C(tenant-<id>), C(<path_prefix>/<id>/)).
   - Reads only; one connection per backend. Returns no secret.
+  - "Vault: C(approle) the role C(tenant-<id>), C(token_policies) its policies, C(entity) the name of the entity its
+    logins resolve to (one Vault made for the role's alias, or C(tenant-<id>) of the first layout), C(entity_tenant)
+    the alias's custom_metadata C(tenant), C(entity_alias) whether that alias is as the tenant module makes it
+    (custom_metadata, entity without policies, groups or other aliases), C(policy) the templated policy when all of
+    it is in place, C(legacy_policy) an old per-tenant policy still there."
 author:
   - selfhosted_ai.stack maintainers (@selfhosted-ai)
 extends_documentation_fragment:
@@ -61,7 +66,7 @@ tenants:
       valkey: {"user": "tenant_acme"}
       s3: {"bucket": "tenant-acme", "identity": {"name": "tenant-acme", "access_keys": 1, "policy": true}}
       vault: {"secrets_path": "secret/tenants/acme/", "approle": "tenant-acme", "token_policies": ["selfhosted-ai-tenant"],
-              "entity": "tenant-acme", "entity_tenant": "acme", "entity_alias": true, "policy": "selfhosted-ai-tenant"}
+              "entity": "entity_3f1c2a9b", "entity_tenant": "acme", "entity_alias": true, "policy": "selfhosted-ai-tenant"}
 backends:
   description: The backends that were read.
   returned: always

@@ -38,15 +38,15 @@ def snapshot(stack):
         roles_ar = sorted(bao.list("auth/approle/role")["data"]["keys"])
     except (TypeError, hvac.exceptions.InvalidPath):
         roles_ar = []
+    # every entity alias (the tenant roles' live on entities OpenBao made; the module names none)
     try:
-        names = bao.adapter.list("/v1/identity/entity/name")["data"]["keys"]
+        alias_ids = bao.adapter.list("/v1/identity/entity-alias/id")["data"]["keys"]
     except (TypeError, hvac.exceptions.InvalidPath):
-        names = []
+        alias_ids = []
     entities = {}
-    for name in names:
-        if name.startswith("tenant-"):
-            data = bao.adapter.get("/v1/identity/entity/name/%s" % name)["data"]
-            entities[name] = (data["metadata"], sorted((a["mount_accessor"], a["name"]) for a in data["aliases"] or []))
+    for alias_id in alias_ids:
+        data = bao.adapter.get("/v1/identity/entity-alias/id/%s" % alias_id)["data"]
+        entities[alias_id] = (data["mount_accessor"], data["name"], data["canonical_id"], data.get("custom_metadata") or {})
     kv = {}
     try:
         for key in bao.secrets.kv.v2.list_secrets(path="tenants", mount_point="secret")["data"]["keys"]:

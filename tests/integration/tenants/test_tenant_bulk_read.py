@@ -70,11 +70,12 @@ def test_bulk_reads_match_one_by_one(stack, monkeypatch):
     assert bulk["vault"] == single_vault
     assert bulk["s3"] == single_s3
     # the states are the mixed ones this test means to cover
-    assert bulk["vault"]["bulk_never"]["credentials"] is None and bulk["vault"]["bulk_never"]["entity"] is None
+    assert bulk["vault"]["bulk_never"]["credentials"] is None and bulk["vault"]["bulk_never"]["alias"] is None
     assert bulk["vault"]["bulk_made0"]["credentials"] and bulk["vault"]["bulk_made0"]["role"]
-    assert bulk["vault"]["bulk_made0"]["entity"]["metadata"] == {"tenant": "bulk_made0"}
+    assert bulk["vault"]["bulk_made0"]["alias"]["custom_metadata"] == {"tenant": "bulk_made0"}
+    assert bulk["vault"]["bulk_made0"]["alias"]["entity_policies"] == [] and bulk["vault"]["bulk_made0"]["alias"]["entity_groups"] == []
     assert bulk["vault"]["bulk_made0"]["role_id"]
-    assert bulk["vault"]["bulk_revoked"]["credentials"] and bulk["vault"]["bulk_revoked"]["entity"] is None
+    assert bulk["vault"]["bulk_revoked"]["credentials"] and bulk["vault"]["bulk_revoked"]["alias"] is None
     assert bulk["vault"]["bulk_revoked"]["role"] is None
     assert bulk["vault"]["bulk_revoked"]["secrets"] == ["credentials"]
     assert bulk["s3"]["bulk_made4"]["identity"]["access_keys"] and bulk["s3"]["bulk_never"]["identity"] is None

@@ -93,10 +93,13 @@ def test_ladder_per_backend(stack, backend):
         assert vault_write(client, "tenants/%s/app/config" % tid)
         assert not vault_write(client, "tenants/%s/credentials" % tid), "tenant may overwrite its generated credentials"
         assert not vault_read(client, "tenants/other/credentials")
-        # the login resolves to the tenant's entity and holds the templated policy alone
+        # the login resolves to a bare entity (made by OpenBao for the alias: no policies, no groups, this alias
+        # alone, custom_metadata tenant=<id>) and holds the templated policy alone
         me = client.auth.token.lookup_self()["data"]
-        entity = servers["vault"].client().adapter.get("/v1/identity/entity/name/tenant-" + tid.replace("_", "-"))["data"]
-        assert me["entity_id"] == entity["id"] and entity["metadata"] == {"tenant": tid}
+        entity = servers["vault"].client().adapter.get("/v1/identity/entity/id/%s" % me["entity_id"])["data"]
+        assert entity["policies"] in ([], None) and not entity["group_ids"] and not entity["metadata"]
+        role_id = servers["vault"].client().auth.approle.read_role_id(role_name="tenant-" + tid.replace("_", "-"))["data"]["role_id"]
+        assert [(a["name"], a["custom_metadata"]) for a in entity["aliases"]] == [(role_id, {"tenant": tid})]
         assert sorted(me["policies"]) == ["default", stack["vault"]["tenant_policy"]]
 
     info = run_tenant_info(dict((b, stack[b]) for b in backends))
@@ -105,6 +108,7 @@ def test_ladder_per_backend(stack, backend):
         view = info["tenants"][tid]["vault"]
         assert view["policy"] == stack["vault"]["tenant_policy"] and view["entity_alias"] is True, view
         assert view["token_policies"] == [stack["vault"]["tenant_policy"]] and view["entity_tenant"] == tid
+        assert view["entity"] == entity["name"]
 
     # absent: access revoked, data kept
     gone = run_tenant(absent, diff=True)

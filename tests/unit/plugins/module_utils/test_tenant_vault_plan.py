@@ -31,14 +31,19 @@ def _tenant(state="present", purge=False):
     return validate_tenants([{"id": "acme", "state": state, "purge": purge}])[0]
 
 
-def _current(role=True, entity=True, metadata=None, alias=True, legacy=False, policies=None):
+def _alias(metadata=None, entity_policies=(), groups=(), aliases=1, disabled=False, entity_name="entity_1234"):
+    return {"id": "aid", "custom_metadata": {"tenant": "acme"} if metadata is None else metadata, "entity_id": "eid",
+            "entity_name": entity_name, "entity_policies": list(entity_policies), "entity_groups": list(groups),
+            "entity_aliases": aliases, "entity_disabled": disabled}
+
+
+def _current(role=True, alias=True, legacy=False, policies=None, **alias_args):
     return {
         "credentials": {"postgres_password": "x"}, "credentials_version": 1, "legacy_policy": legacy,
         "role": {"token_policies": policies or [POLICY], "token_ttl": 3600, "token_max_ttl": 14400,
                  "bind_secret_id": True} if role else None,
         "role_id": "rid" if role else None,
-        "entity": {"id": "eid", "metadata": {"tenant": "acme"} if metadata is None else metadata, "policies": [],
-                   "disabled": False, "aliases": [(ACCESSOR, "rid")] if alias else []} if entity else None,
+        "alias": _alias(**alias_args) if role and alias else None,
         "secrets": None,
     }
 
@@ -53,23 +58,30 @@ def test_everything_in_place_plans_nothing():
     assert change.before == change.after
 
 
-def test_new_tenant_gets_role_entity_and_alias():
-    change, ops = _backend().plan(_tenant(), _current(role=False, entity=False), {}, False)
-    assert _kinds(ops) == ["role", "entity", "alias"]
+def test_new_tenant_gets_role_and_alias_never_an_entity():
+    change, ops = _backend().plan(_tenant(), _current(role=False), {}, False)
+    assert _kinds(ops) == ["role", "alias"]
     assert change.after["policy"] is True and change.before["policy"] is False
 
 
 def test_earlier_release_is_migrated():
-    """Role bound to its own policy tenant-acme, no entity, the old policy present."""
-    current = _current(entity=False, legacy=True, policies=["tenant-acme"])
+    """Role bound to its own policy tenant-acme, no alias, the old policy present."""
+    current = _current(alias=False, legacy=True, policies=["tenant-acme"])
     dummy, ops = _backend().plan(_tenant(), current, {}, False)
-    assert _kinds(ops) == ["role", "entity", "alias", "delete_policy"]
+    assert _kinds(ops) == ["role", "alias", "delete_policy"]
+
+
+def test_previous_layout_entity_keeps_its_alias():
+    """ace8aba: entity tenant-acme (metadata, no policies) holding the alias without custom_metadata."""
+    current = _current(metadata={}, entity_name="tenant-acme")
+    change, ops = _backend().plan(_tenant(), current, {}, False)
+    assert _kinds(ops) == ["alias"] and "update" in change.as_dict()["actions"][0]
 
 
 @pytest.mark.parametrize("metadata", [{}, {"tenant": "other"}, {"tenant": "acme", "extra": "1"}])
-def test_wrong_metadata_is_rewritten(metadata):
+def test_wrong_custom_metadata_is_rewritten(metadata):
     dummy, ops = _backend().plan(_tenant(), _current(metadata=metadata), {}, False)
-    assert _kinds(ops) == ["entity"]
+    assert _kinds(ops) == ["alias"]
 
 
 def test_missing_alias_is_added():
@@ -77,10 +89,32 @@ def test_missing_alias_is_added():
     assert _kinds(ops) == ["alias"]
 
 
-def test_absent_deletes_role_entity_and_old_policy_keeps_data():
+@pytest.mark.parametrize("extra", [{"entity_policies": ["admin"]}, {"groups": ["gid"]}, {"aliases": 2}])
+def test_alias_on_an_entity_with_rights_moves_to_a_fresh_entity(extra):
+    change, ops = _backend().plan(_tenant(), _current(**extra), {}, False)
+    assert ops == [("delete_alias", "aid"), ("alias", None)]
+    assert change.before["policy"] is False and change.after["policy"] is True
+
+
+def test_previous_layout_entity_with_policies_is_deleted():
+    dummy, ops = _backend().plan(_tenant(), _current(entity_name="tenant-acme", groups=["g"]), {}, False)
+    assert ops == [("delete_entity", None), ("alias", None)]
+
+
+def test_disabled_entity_is_refused():
+    with pytest.raises(BackendError):
+        _backend().plan(_tenant(), _current(disabled=True), {}, False)
+
+
+def test_absent_deletes_alias_before_role_and_old_policy_keeps_data():
     change, ops = _backend().plan(_tenant("absent"), _current(legacy=True), {}, False)
-    assert _kinds(ops) == ["delete_role", "delete_entity", "delete_policy"]
+    assert ops == [("delete_alias", "aid"), ("delete_role", None), ("delete_policy", None)]
     assert change.after["credentials"] == ["postgres_password"]
+
+
+def test_absent_deletes_the_previous_layout_entity_by_name():
+    dummy, ops = _backend().plan(_tenant("absent"), _current(entity_name="tenant-acme"), {}, False)
+    assert _kinds(ops) == ["delete_entity", "delete_role"]
 
 
 def test_bad_policy_name_is_refused():
@@ -91,6 +125,8 @@ def test_bad_policy_name_is_refused():
 
 def test_policy_pattern_matches_the_role_text_only():
     pattern = _backend().policy_path_pattern()
-    assert pattern.search('path "secret/data/tenants/{{identity.entity.metadata.tenant}}/*" {')
-    assert not pattern.search('path "secret/data/other/{{identity.entity.metadata.tenant}}/*" {')
+    assert pattern.search('path "secret/data/tenants/{{identity.entity.aliases.%s.custom_metadata.tenant}}/*" {' % ACCESSOR)
+    assert not pattern.search('path "secret/data/tenants/{{identity.entity.aliases.auth_approle_other.custom_metadata.tenant}}/*" {')
+    assert not pattern.search('path "secret/data/other/{{identity.entity.aliases.%s.custom_metadata.tenant}}/*" {' % ACCESSOR)
+    assert not pattern.search('path "secret/data/tenants/{{identity.entity.metadata.tenant}}/*" {')
     assert not pattern.search('path "secret/data/tenants/{{identity.entity.name}}/*" {')

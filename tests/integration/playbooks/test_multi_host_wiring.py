@@ -11,13 +11,11 @@ another host.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[3]
-ANSIBLE_PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
+from ansible_run import ansible_playbook
 
 PLAYBOOK = """
 - hosts: app1
@@ -36,12 +34,11 @@ PLAYBOOK = """
 def render_open_webui(tmp_path: Path, *extra: str) -> subprocess.CompletedProcess:
     playbook = tmp_path / "spec.yml"
     playbook.write_text(PLAYBOOK)
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(REPO / ".collections"), ANSIBLE_NOCOLOR="1")
-    command = [str(ANSIBLE_PLAYBOOK), "-i", str(REPO / "inventories/multi-host"), str(playbook), "-c", "local",
-               "-e", "ansible_python_interpreter=" + sys.executable, "-e", "spec_file=" + str(tmp_path / "spec.json")]
+    args = ["-i", "inventories/multi-host", playbook, "-c", "local",
+            "-e", "ansible_python_interpreter=" + sys.executable, "-e", "spec_file=%s" % (tmp_path / "spec.json")]
     for value in extra:
-        command += ["-e", value]
-    return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=120, check=False)
+        args += ["-e", value]
+    return ansible_playbook(*args)
 
 
 def test_open_webui_on_the_app_host_uses_every_gpu_host_and_the_data_host(tmp_path):

@@ -8,7 +8,6 @@ the tests check that it stops bad inventories with a message that says what to f
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,16 +15,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[3]
-ANSIBLE_PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
+from ansible_run import ansible_playbook
 
 
 def run_preflight(tmp_path: Path, inventory: dict) -> subprocess.CompletedProcess:
     hosts = tmp_path / "hosts.yml"
     hosts.write_text(yaml.safe_dump(inventory))
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(REPO / ".collections"), ANSIBLE_NOCOLOR="1")
-    return subprocess.run([str(ANSIBLE_PLAYBOOK), "-i", str(hosts), str(REPO / "playbooks/preflight.yml")],
-                          cwd=REPO, env=env, capture_output=True, text=True, timeout=120, check=False)
+    return ansible_playbook("-i", hosts, "playbooks/preflight.yml")
 
 
 def layout(groups: dict, domain: str | None = "ai.example.org") -> dict:
@@ -79,9 +75,6 @@ def test_a_bad_stack_domain_is_refused_with_a_reason(tmp_path, domain):
 
 
 def test_the_playbooks_syntax_is_valid_for_every_inventory():
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(REPO / ".collections"))
     for inventory in ("single-host", "multi-host", "sandbox"):
-        result = subprocess.run([str(ANSIBLE_PLAYBOOK), "-i", f"inventories/{inventory}", "--syntax-check",
-                                 "playbooks/site.yml", "playbooks/report.yml"],
-                                cwd=REPO, env=env, capture_output=True, text=True, timeout=120, check=False)
+        result = ansible_playbook("-i", f"inventories/{inventory}", "--syntax-check", "playbooks/site.yml", "playbooks/report.yml")
         assert result.returncode == 0, result.stdout + result.stderr

@@ -8,15 +8,13 @@ addresses with a message naming the variable, and accepts loopback, RFC 1918 and
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[3]
-ANSIBLE_PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
+from ansible_run import ansible_playbook
 
 PLAYBOOK = """
 - hosts: localhost
@@ -39,11 +37,8 @@ ROLES = {
 def validate(tmp_path: Path, role: str, extra: dict) -> subprocess.CompletedProcess:
     playbook = tmp_path / "validate.yml"
     playbook.write_text(PLAYBOOK)
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(REPO / ".collections"), ANSIBLE_NOCOLOR="1",
-               ANSIBLE_LOCALHOST_WARNING="false", ANSIBLE_INVENTORY_UNPARSED_WARNING="false")
     variables = dict(extra, role=role, ansible_python_interpreter=sys.executable)
-    return subprocess.run([str(ANSIBLE_PLAYBOOK), str(playbook), "-e", json.dumps(variables)],
-                          cwd=REPO, env=env, capture_output=True, text=True, timeout=120, check=False)
+    return ansible_playbook(playbook, "-e", json.dumps(variables))
 
 
 def value(role: str, address: str):

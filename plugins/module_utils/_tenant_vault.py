@@ -382,10 +382,7 @@ class VaultTenantBackend(object):
         return role_id
 
     def _accessor(self):
-        if self._approle_accessor is None:
-            mounts = self._call("listing auth methods", self.client.sys.list_auth_methods) or {}
-            mounts = mounts.get("data", mounts)
-            self._approle_accessor = (mounts.get("%s/" % self.auth_mount) or {}).get("accessor")
+        # connect() read it; read() stops a run with tenants when the AppRole mount is missing
         if not self._approle_accessor:
             raise self._fail("no accessor for auth method %s/" % self.auth_mount)
         return self._approle_accessor

@@ -13,18 +13,13 @@ Starts throw-away PostgreSQL, Valkey/Redis, SeaweedFS (S3) and OpenBao servers o
           The loop does LESS than the module (no S3 identity/key/policy, no read-back, no
           check of existing passwords), so the ratio is conservative.
 
-Each N is also run with the module on PostgreSQL, Valkey and Vault only, compared with the loop
-without its bucket task (from its profile_tasks times): SeaweedFS 4.48's IAM API gets slower with
-every identity it holds (a write costs about 0.02 s with 25 identities, 0.7 s with 200), so
-S3 identities dominate the module's time where the loop makes none.
+The module runs as playbooks/04_tenants.yml runs it: S3 identities read and written through
+SeaweedFS's admin shell (``s3.admin_api: seaweedfs_shell``, one ``weed shell`` batch for every
+tenant). Each N is also run with the module on PostgreSQL, Valkey and Vault only, compared with
+the loop without its bucket task (from its profile_tasks times).
 
-Then ``--noop`` tenants and a no-op rerun, as playbooks/04_tenants.yml runs it (S3 identities
-read in one ``weed shell`` call), and the same rerun with S3 identities read through the IAM API
-(two calls per identity). Provisioning 1000 S3 identities through the IAM API would take hours
-here (see above), so the module provisions PostgreSQL, Valkey and Vault, and the S3 side is
-seeded as the IAM API stores it (bucket, identity file with a key and ``Admin:<bucket>``, inline
-policy in /etc/iam/policies.json, key and secret added to the tenant's credentials in Vault);
-the rerun on all four backends must then report no change, which the benchmark checks.
+Then ``--noop`` tenants are provisioned on the four backends with one module call, and rerun
+twice: the reruns must report no change, which the benchmark checks.
 The load average is printed with every figure: the machine may be shared.
 
 usage: .venv/bin/python benchmarks/tenants_bench.py --n 50 200 --noop 1000 [--timeout 1800]
@@ -36,15 +31,11 @@ import argparse
 import json
 import os
 import re
-import secrets
 import shutil
-import string
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
-import uuid
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
@@ -197,22 +188,22 @@ class Bench(object):
                     break
         shutil.rmtree(self.work, ignore_errors=True)
 
-    def s3_options(self, shell=True):
-        """S3 options as playbooks/04_tenants.yml gives them (identities read with weed shell), or IAM reads only."""
+    def s3_options(self):
+        """S3 options as playbooks/04_tenants.yml gives them (identities read and written with weed shell)."""
         server = self.servers["s3"]
         options = server.module_options()
-        if shell:
-            options["seaweedfs_shell"] = [server.binary, "shell", "-master=127.0.0.1:%d.%d" % (server.ports["master"], server.ports["master_grpc"])]
+        options["admin_api"] = "seaweedfs_shell"
+        options["seaweedfs_shell"] = [server.binary, "shell", "-master=127.0.0.1:%d.%d" % (server.ports["master"], server.ports["master_grpc"])]
         return options
 
-    def extra_vars(self, tenants, shell=True, backends=("postgres", "valkey", "s3", "vault")):
+    def extra_vars(self, tenants, backends=("postgres", "valkey", "s3", "vault")):
         bao = self.servers["vault"]
         data = {
             "bench_tenants": tenants,
             "bench_backends": list(backends),
             "bench_postgres": self.servers["postgres"].module_options(),
             "bench_valkey": self.servers["valkey"].module_options(),
-            "bench_s3": self.s3_options(shell),
+            "bench_s3": self.s3_options(),
             "bench_vault": {"url": bao.url, "token": bao.root_token},
             "ansible_python_interpreter": sys.executable,
         }
@@ -222,12 +213,12 @@ class Bench(object):
         os.chmod(path, 0o600)
         return path
 
-    def playbook(self, text, tenants, shell=True, backends=("postgres", "valkey", "s3", "vault")):
+    def playbook(self, text, tenants, backends=("postgres", "valkey", "s3", "vault")):
         """Run a play; returns (seconds, stdout)."""
         play = os.path.join(self.work, "play-%d.yml" % time.monotonic_ns())
         with open(play, "w") as handle:
             handle.write(text)
-        vars_file = self.extra_vars(tenants, shell, backends)
+        vars_file = self.extra_vars(tenants, backends)
         env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_CALLBACKS_ENABLED="ansible.posix.profile_tasks",
                    ANSIBLE_NOCOLOR="1", ANSIBLE_PIPELINING="1")
         left = self.deadline - time.monotonic()
@@ -247,45 +238,6 @@ class Bench(object):
             raise RuntimeError("playbook failed (rc %d):\n%s" % (proc.returncode, tail))
         return elapsed, proc.stdout
 
-    def seed_s3(self, tenants):
-        """S3 side of tenants whose other backends the module made: what the IAM API would store."""
-        server = self.servers["s3"]
-        s3 = server.client()
-        bao = self.servers["vault"]
-        client = bao.client()
-        alphabet = string.ascii_uppercase + string.digits
-        policies = {"policies": {}, "inlinePolicies": {}}
-        for tenant in tenants:
-            bucket = "tenant-" + tenant["id"].replace("_", "-")
-            try:
-                s3.create_bucket(Bucket=bucket)
-            except s3.exceptions.BucketAlreadyOwnedByYou:
-                pass  # a retried request whose first try got through
-            key = "AKIA" + "".join(secrets.choice(alphabet) for dummy in range(16))
-            secret = secrets.token_urlsafe(30)[:40]
-            identity = {"name": bucket, "credentials": [{"access_key": key, "secret_key": secret, "status": "Active"}],
-                        "actions": ["Admin:%s" % bucket]}
-            self._filer_put("/etc/iam/identities/%s.json" % bucket, json.dumps(identity, indent=2))
-            policies["inlinePolicies"][bucket] = {"tenant-bucket": {"Version": "2012-10-17", "Statement": [
-                {"Effect": "Allow", "Action": "s3:*", "Resource": ["arn:aws:s3:::%s" % bucket, "arn:aws:s3:::%s/*" % bucket]}]}}
-            path = "tenants/%s/credentials" % tenant["id"]
-            raw = client.secrets.kv.v2.read_secret_version(path=path, mount_point="secret", raise_on_deleted_version=True)
-            creds = dict(raw["data"]["data"], s3_bucket=bucket, s3_access_key=key, s3_secret_key=secret)
-            client.secrets.kv.v2.create_or_update_secret(path=path, secret=creds, cas=raw["data"]["metadata"]["version"],
-                                                         mount_point="secret")
-        self._filer_put("/etc/iam/policies.json", json.dumps(policies, indent=2))
-
-    def _filer_put(self, path, text):
-        server = self.servers["s3"]
-        boundary = uuid.uuid4().hex
-        body = ("--%s\r\nContent-Disposition: form-data; name=\"file\"; filename=\"%s\"\r\n"
-                "Content-Type: application/json\r\n\r\n%s\r\n--%s--\r\n"
-                % (boundary, os.path.basename(path), text, boundary)).encode()
-        request = urllib.request.Request("http://127.0.0.1:%d%s" % (server.ports["filer"], path), data=body, method="POST",
-                                         headers={"Content-Type": "multipart/form-data; boundary=%s" % boundary})
-        with urllib.request.urlopen(request, timeout=60) as answer:
-            answer.read()
-
 
 def _recap_changed(stdout):
     found = re.findall(r"changed=(\d+)", stdout)
@@ -303,7 +255,6 @@ def main():
     parser.add_argument("--noop", type=int, default=1000, help="tenants for the no-op rerun (0 to skip)")
     parser.add_argument("--timeout", type=int, default=1800, help="overall time budget in seconds")
     parser.add_argument("--skip-loop", action="store_true", help="time the module only")
-    parser.add_argument("--skip-iam-noop", action="store_true", help="skip the no-op rerun with IAM reads")
     args = parser.parse_args()
     bench = Bench(time.monotonic() + args.timeout)
     three = ("postgres", "valkey", "vault")
@@ -326,20 +277,16 @@ def main():
         if args.noop:
             bench.fresh_s3()
             tenants = _tenants("noop_", args.noop)
-            first, dummy = bench.playbook(MODULE_PLAY, tenants, backends=three)
-            print("noop: %d tenants provisioned on PostgreSQL, Valkey, Vault with one module call in %.1f s (load %s)"
+            first, dummy = bench.playbook(MODULE_PLAY, tenants)
+            print("noop: %d tenants provisioned on the four backends with one module call in %.1f s (load %s)"
                   % (args.noop, first, _load()), flush=True)
-            started = time.monotonic()
-            bench.seed_s3(tenants)
-            print("noop: S3 side of %d tenants seeded in %.1f s" % (args.noop, time.monotonic() - started), flush=True)
             for dummy in (1, 2):
                 again, out = bench.playbook(MODULE_PLAY, tenants)
-                print("noop: %d-tenant no-op rerun on the four backends %.1f s, changed=%s (target < 15 s; S3 identities read "
-                      "with weed shell; load %s)" % (args.noop, again, _recap_changed(out), _load()), flush=True)
-            if not args.skip_iam_noop:
-                iam, out = bench.playbook(MODULE_PLAY, tenants, shell=False)
-                print("noop: %d-tenant no-op rerun %.1f s, changed=%s, with S3 identities read through the IAM API (load %s)"
-                      % (args.noop, iam, _recap_changed(out), _load()), flush=True)
+                changed = _recap_changed(out)
+                print("noop: %d-tenant no-op rerun on the four backends %.1f s, changed=%s (target < 15 s; load %s)"
+                      % (args.noop, again, changed, _load()), flush=True)
+                if changed != 0:
+                    raise SystemExit("tenants_bench: the no-op rerun reported changed=%s" % changed)
     finally:
         bench.stop()
     return 0

@@ -152,10 +152,18 @@ options:
         type: bool
         default: true
       admin_api:
-        description: Identity admin interface. V(iam) is the AWS IAM API (SeaweedFS, Ceph RGW).
+        description:
+          - How tenant identities are read and written.
+          - V(iam) is the AWS IAM API (SeaweedFS with C(-s3.iam.readOnly=false), Ceph RGW); the server makes each
+            key, which goes to Vault right after.
+          - V(seaweedfs_shell) reads and writes through SeaweedFS's admin shell (O(s3.seaweedfs_shell), required), writing
+            every tenant's bucket, identity, key and actions (C(List), C(Read), C(Tagging), C(Write) on its bucket)
+            in B(one) batch. The module makes the keys and stores them in Vault before the batch runs; it reads the
+            batch back, fails naming any tenant it did not finish, and waits until the gateway accepts the new keys.
+            SeaweedFS's IAM writes slow down with every identity it holds; the batch does not (see docs/tenants.md).
         type: str
         default: iam
-        choices: [iam]
+        choices: [iam, seaweedfs_shell]
       iam_endpoint_url:
         description: IAM endpoint when it differs from O(s3.endpoint_url) (SeaweedFS C(weed iam), port 8111).
         type: str
@@ -173,7 +181,7 @@ options:
             V([docker, exec, -i, seaweedfs, weed, shell, -master=127.0.0.1:9333]) on the host of the container.
           - When given, every identity (keys, effective actions) and every inline policy is read in B(one) call
             (C(s3.configure) and C(fs.cat /etc/iam/policies.json)) instead of two IAM API calls per identity; writes
-            still go through the IAM API.
+            go through the IAM API unless O(s3.admin_api=seaweedfs_shell).
           - It also sees an identity whose effective actions reach beyond its bucket (widened with C(s3.configure)
             behind the IAM API's back, which the IAM API does not show); the module then puts the policy again, which
             resets them.

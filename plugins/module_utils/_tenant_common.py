@@ -47,6 +47,7 @@ RESERVED_SUFFIXES = ("_s3alias", "_ol_s3")
 
 STATES = ("present", "absent")
 
+_KEY_ID_ALPHABET = string.ascii_uppercase + string.digits
 _PASSWORD_ALPHABET = string.ascii_letters + string.digits
 
 
@@ -66,6 +67,13 @@ class BackendError(Exception):
 def generate_password(length=32):
     """A random password from letters and digits (safe in every URL/DSN)."""
     return "".join(secrets.choice(_PASSWORD_ALPHABET) for dummy in range(length))
+
+
+def generate_access_key():
+    """An S3 key pair shaped as AWS makes them: a 20-character id of upper-case letters and digits,
+    a 40-character secret (for servers where the client chooses the key: SeaweedFS's admin shell)."""
+    key_id = "T" + "".join(secrets.choice(_KEY_ID_ALPHABET) for dummy in range(19))
+    return key_id, generate_password(40)
 
 
 def _describe(value):

@@ -19,11 +19,11 @@ from contextlib import contextmanager
 from ansible.module_utils.basic import missing_required_lib
 
 from ansible_collections.selfhosted_ai.stack.plugins.module_utils._tenant_common import (
-    BackendError, TenantInputError, generate_password, validate_tenants)
+    BackendError, TenantInputError, generate_access_key, generate_password, validate_tenants)
 
 BACKENDS = ("postgres", "valkey", "s3", "vault", "qdrant", "neo4j")
-# the order in which changes are applied (S3 first: its keys are made by the server and must
-# reach Vault before anything else; Vault policies last)
+# the order in which changes are planned and applied (S3 first: when the server makes its keys
+# they must reach Vault before anything else; Vault policies last)
 _APPLY_ORDER = ("s3", "postgres", "valkey", "qdrant", "neo4j")
 _PENDING = "(generated on apply)"
 
@@ -183,7 +183,7 @@ class TenantEngine(object):
                 plans[(name, tenant.id)] = ops
                 entry["backends"][name] = change.as_dict()
                 diff_before[name], diff_after[name] = change.before, change.after
-                if name == "s3" and tenant.present and any(op[0] == "create_key" for op in ops):
+                if name == "s3" and backend.keys_made_by_server and tenant.present and any(op[0] == "create_key" for op in ops):
                     wanted["s3_access_key"] = wanted["s3_secret_key"] = _PENDING
                 if name == "qdrant" and tenant.present:
                     token = backend.token_for(tenant, stored.get("qdrant_api_key"))
@@ -224,6 +224,8 @@ class TenantEngine(object):
                 wanted["valkey_db"] = str(db_map[tenant.id])
         if "s3" in names:
             wanted["s3_bucket"] = tenant.bucket
+            if not self.backends["s3"].keys_made_by_server and not (wanted.get("s3_access_key") and wanted.get("s3_secret_key")):
+                wanted["s3_access_key"], wanted["s3_secret_key"] = generate_access_key()
         if "neo4j" in names and self.backends["neo4j"].needs_password:
             wanted.setdefault("neo4j_user", tenant.pg_role)
             if not wanted.get("neo4j_password"):
@@ -232,16 +234,19 @@ class TenantEngine(object):
     def _apply(self, tenants, plans, creds_plan):
         vault = self.backends.get("vault")
         s3 = self.backends.get("s3")
-        # 1. S3 (the server makes the keys), then every credential into Vault
+        # 1. every credential into Vault before a server hears of it; when the S3 server makes the
+        # keys, each tenant's S3 side comes first and its key goes to Vault right after
         for tenant in tenants:
             wanted, version = creds_plan.get(tenant.id, ({}, 0))
-            if s3 is not None:
+            if s3 is not None and s3.keys_made_by_server:
                 made = s3.apply(tenant, plans[("s3", tenant.id)])
                 wanted.update(made)
             if vault is not None and any(op[0] == "write_credentials" for op in plans[("vault", tenant.id)]):
                 if _PENDING in wanted.values():
                     raise BackendError("s3", s3.address, "no access key was created for tenant %s" % tenant.id)
                 vault.write_credentials(tenant, wanted, version)
+        if s3 is not None and not s3.keys_made_by_server:
+            s3.apply_batch([(t, plans[("s3", t.id)], creds_plan.get(t.id, ({}, 0))[0]) for t in tenants])
         # 2. the servers that use those credentials
         for name in ("postgres", "qdrant", "neo4j"):
             backend = self.backends.get(name)

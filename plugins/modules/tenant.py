@@ -125,7 +125,8 @@ EXAMPLES = r'''
       endpoint_url: http://127.0.0.1:8333
       access_key: "{{ s3_admin_access_key }}"
       secret_key: "{{ s3_admin_secret_key }}"
-      seaweedfs_shell: [docker, exec, -i, seaweedfs, weed, shell, -master=127.0.0.1:9333]   # one read for every identity
+      admin_api: seaweedfs_shell                      # one read and one write batch for every identity
+      seaweedfs_shell: [docker, exec, -i, seaweedfs, weed, shell, -master=127.0.0.1:9333]
     vault: {url: http://127.0.0.1:8200, role_id: "{{ tenants_role_id }}", secret_id: "{{ tenants_secret_id }}"}
   no_log: true
 

@@ -22,9 +22,12 @@ def stack(postgres_server, valkey_server, seaweedfs_server, openbao):
     return {
         "postgres": postgres_server.module_options(),
         "valkey": valkey_server.module_options(),
-        # identities read in one call through SeaweedFS's admin shell, as playbooks/04_tenants.yml does
-        "s3": dict(s3_iam, seaweedfs_shell=seaweedfs_shell(seaweedfs_server)),
-        # identities read with the IAM API alone (two calls per identity)
+        # identities read and written in one batch through SeaweedFS's admin shell, as
+        # playbooks/04_tenants.yml does
+        "s3": dict(s3_iam, seaweedfs_shell=seaweedfs_shell(seaweedfs_server), admin_api="seaweedfs_shell"),
+        # identities read in one shell call, written through the IAM API
+        "s3_shell_read": dict(s3_iam, seaweedfs_shell=seaweedfs_shell(seaweedfs_server)),
+        # identities read and written with the IAM API alone (two reads per identity)
         "s3_iam": s3_iam,
         "vault": {"url": openbao.url, "role_id": bao["role_id"], "secret_id": bao["secret_id"],
                   "tenant_policy": bao["tenant_policy"]},

@@ -5,6 +5,9 @@
 * S3 identities read through SeaweedFS's admin shell (``s3.seaweedfs_shell``) see what the IAM
   API hides: an identity whose actions were widened with ``s3.configure`` is reported and put
   back to its bucket; a shell that fails stops the run before anything changes.
+* S3 identities written in one shell batch (``s3.admin_api: seaweedfs_shell``): a batch cut short
+  names the tenants it did not finish, their keys wait in Vault and a rerun completes them with
+  those keys; identities the IAM API made are taken over; widened actions are taken back.
 * Valkey ``persist: file``: the tenant users' lines go into an aclfile the server cannot write,
   other lines stay, a line that drifted is rewritten, and a server started from that file lets
   the tenants log in.
@@ -12,8 +15,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
+import time
 
 import pytest
 import redis
@@ -35,6 +40,7 @@ def _shell(stack, script):
 def test_shell_read_finds_actions_widened_behind_the_iam_api(stack):
     tid = "widened"
     args = module_args(stack, [{"id": tid, "apps": ["n8n"]}], ("s3", "vault"))
+    args["s3"] = stack["s3_shell_read"]
     iam_args = dict(args, s3=stack["s3_iam"])
     assert run_tenant(args)["changed"] is True
     creds = credentials(stack, tid)
@@ -72,6 +78,96 @@ def test_failing_shell_stops_before_any_change(stack):
         assert "SeaweedFS admin shell" in failed["msg"]
         assert stack["s3"]["secret_key"] not in failed["msg"]
     assert snapshot(stack) == before
+
+
+def _eventually(check, seconds=15):
+    """The gateway reloads identities a moment after the filer has them."""
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, "not within %d s" % seconds
+        time.sleep(0.2)
+    return True
+
+
+def _s3_identity(stack, user):
+    """The identity as the gateway's configuration holds it (s3.configure), secrets left out."""
+    out = _shell(stack, "s3.configure\n").stdout
+    config = json.loads(out[out.index("{"):])
+    for ident in config["identities"]:
+        if ident["name"] == user:
+            return {"keys": sorted(c["accessKey"] for c in ident["credentials"]), "actions": sorted(ident["actions"])}
+    return None
+
+
+def test_batch_cut_short_is_completed_by_a_rerun_with_the_keys_in_vault(stack):
+    ids = ["cut%d" % i for i in range(4)]
+    args = module_args(stack, [{"id": tid, "apps": ["n8n"]} for tid in ids], ("s3", "vault"))
+    # a shell that takes only the first three lines it is given: reads pass, the batch stops early
+    cut = ["sh", "-c", 'head -n 3 | "$@"', "cut"] + stack["s3"]["seaweedfs_shell"]
+    failed = run_tenant(dict(args, s3=dict(stack["s3"], seaweedfs_shell=cut)))
+    assert failed.get("failed") is True and failed["backend"] == "s3", failed
+    assert "left 3 tenant(s) unfinished (cut1, cut2, cut3)" in failed["msg"]
+    stored = dict((tid, credentials(stack, tid)) for tid in ids)
+    assert all(stored[tid]["s3_access_key"] for tid in ids)
+    first = _s3_identity(stack, "tenant-cut0")
+    assert first["keys"] == [stored["cut0"]["s3_access_key"]]
+    assert first["actions"] == ["List:tenant-cut0", "Read:tenant-cut0", "Tagging:tenant-cut0", "Write:tenant-cut0"]
+    assert _s3_identity(stack, "tenant-cut1") is None
+
+    done = run_tenant(args)
+    assert done["changed"] is True
+    assert [t["backends"]["s3"]["changed"] for t in done["tenants"]] == [False, True, True, True]
+    for tid in ids:
+        assert credentials(stack, tid)["s3_access_key"] == stored[tid]["s3_access_key"]
+        assert _s3_identity(stack, "tenant-" + tid)["keys"] == [stored[tid]["s3_access_key"]]
+        assert s3_access(stack, stored[tid]["s3_access_key"], stored[tid]["s3_secret_key"], "tenant-" + tid, "put")
+    assert not s3_access(stack, stored["cut3"]["s3_access_key"], stored["cut3"]["s3_secret_key"], "tenant-cut0", "list")
+    assert run_tenant(args)["changed"] is False
+    run_tenant(module_args(stack, [{"id": tid, "state": "absent", "purge": True} for tid in ids], ("s3", "vault")))
+    assert all(_s3_identity(stack, "tenant-" + tid) is None for tid in ids)
+
+
+def test_batch_takes_over_identities_the_iam_api_made(stack):
+    tid = "from_iam"
+    args = module_args(stack, [{"id": tid, "apps": ["n8n"]}], ("s3", "vault"))
+    assert run_tenant(dict(args, s3=stack["s3_iam"]))["changed"] is True
+    creds = credentials(stack, tid)
+    assert _s3_identity(stack, "tenant-from-iam")["actions"] == ["Admin:tenant-from-iam"]
+
+    check = run_tenant(args, check_mode=True)
+    assert _actions(check, tid, "s3") == ["set policy of tenant-from-iam to bucket tenant-from-iam only"]
+    assert run_tenant(args)["changed"] is True
+    assert _s3_identity(stack, "tenant-from-iam") == {
+        "keys": [creds["s3_access_key"]],
+        "actions": ["List:tenant-from-iam", "Read:tenant-from-iam", "Tagging:tenant-from-iam", "Write:tenant-from-iam"]}
+    assert credentials(stack, tid)["s3_secret_key"] == creds["s3_secret_key"]
+    assert _eventually(lambda: s3_access(stack, creds["s3_access_key"], creds["s3_secret_key"], "tenant-from-iam", "put"))
+    assert run_tenant(args)["changed"] is False
+    run_tenant(module_args(stack, [{"id": tid, "state": "absent", "purge": True}], ("s3", "vault")))
+
+
+def test_batch_takes_back_widened_actions(stack):
+    tid = "batch_wide"
+    args = module_args(stack, [{"id": tid, "apps": ["n8n"]}], ("s3", "vault"))
+    assert run_tenant(args)["changed"] is True
+    creds = credentials(stack, tid)
+    other = "tenant-batch-wide-other"
+    stack["servers"]["s3"].client().create_bucket(Bucket=other)
+    _shell(stack, "s3.configure -user tenant-batch-wide -actions Admin -apply\n"
+                  "s3.configure -user tenant-batch-wide -policies readall -apply\n")
+    assert _eventually(lambda: s3_access(stack, creds["s3_access_key"], creds["s3_secret_key"], other, "list"))
+
+    check = run_tenant(args, check_mode=True, diff=True)
+    assert _actions(check, tid, "s3") == ["set policy of tenant-batch-wide to bucket tenant-batch-wide only"]
+    assert check["diff"]["before"][tid]["s3"]["identity"]["policy"] == "drifted"
+    assert run_tenant(args)["changed"] is True
+    assert _s3_identity(stack, "tenant-batch-wide")["actions"] == [
+        "List:tenant-batch-wide", "Read:tenant-batch-wide", "Tagging:tenant-batch-wide", "Write:tenant-batch-wide"]
+    assert _eventually(lambda: not s3_access(stack, creds["s3_access_key"], creds["s3_secret_key"], other, "list"))
+    assert s3_access(stack, creds["s3_access_key"], creds["s3_secret_key"], "tenant-batch-wide", "put")
+    assert run_tenant(args)["changed"] is False
+    stack["servers"]["s3"].client().delete_bucket(Bucket=other)
+    run_tenant(module_args(stack, [{"id": tid, "state": "absent", "purge": True}], ("s3", "vault")))
 
 
 def _start_server_from(aclfile, tmp_path):

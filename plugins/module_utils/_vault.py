@@ -71,6 +71,9 @@ CONNECTION_OPTIONS = tuple(VAULT_ARGUMENT_SPEC)
 
 _TRUE_STRINGS = ('1', 'true', 'yes', 'on', 't', 'y')
 _CAS_MISMATCH = 'check-and-set'
+# a KV read that finds a secret written by another process between its data and metadata reads
+# reads again; get-or-generate lookups in parallel forks race exactly there
+_KV2_READ_ATTEMPTS = 3
 
 
 def _raise_on_deleted(kv):
@@ -294,12 +297,20 @@ class VaultConnection(object):
         """
         client = self.client()
         kv = client.secrets.kv.v2
-        try:
-            raw = kv.read_secret_version(path=path, mount_point=mount_point, **_raise_on_deleted(kv))
-        except Exception as e:  # pylint: disable=broad-except
-            if HAS_HVAC and isinstance(e, hvac.exceptions.InvalidPath):
-                return self._kv2_read_metadata(kv, path, mount_point)
-            raise self._translate(e, 'reading %s/%s' % (mount_point, path))
+        for dummy in range(_KV2_READ_ATTEMPTS):
+            try:
+                raw = kv.read_secret_version(path=path, mount_point=mount_point, **_raise_on_deleted(kv))
+                break
+            except Exception as e:  # pylint: disable=broad-except
+                if not (HAS_HVAC and isinstance(e, hvac.exceptions.InvalidPath)):
+                    raise self._translate(e, 'reading %s/%s' % (mount_point, path))
+                found = self._kv2_read_metadata(kv, path, mount_point)
+                if found is not None:
+                    return found
+                # another process wrote it between the two reads (get-or-generate races): read it again
+        else:
+            raise VaultError('%s/%s on %s was written while it was being read, %d times; run again'
+                             % (mount_point, path, self.url, _KV2_READ_ATTEMPTS))
         body = (raw or {}).get('data') or {}
         metadata = body.get('metadata') or {}
         version = int(metadata.get('version') or 0)
@@ -311,7 +322,8 @@ class VaultConnection(object):
         return data, version, False
 
     def _kv2_read_metadata(self, kv, path, mount_point):
-        """(None, version, deleted) of a secret whose latest version could not be read."""
+        """(None, version, deleted) of a secret whose latest version could not be read; None when
+        its latest version exists after all (written since the read)."""
         try:
             raw = kv.read_secret_metadata(path=path, mount_point=mount_point)
         except Exception as e:  # pylint: disable=broad-except
@@ -326,7 +338,7 @@ class VaultConnection(object):
         latest = (body.get('versions') or {}).get(str(version)) or {}
         if latest.get('deletion_time') or latest.get('destroyed'):
             return None, version, True
-        raise VaultError('%s/%s on %s was written while it was being read; run again' % (mount_point, path, self.url))
+        return None
 
     def kv2_mount_version(self, mount_point='secret'):
         """The KV version of a mount ('1', '2'), or None when the server does not tell us."""

@@ -49,7 +49,10 @@ class FakeVault(object):
                 length = int(self.headers.get('Content-Length') or 0)
                 body = self.rfile.read(length) if length else b''
                 fake.requests.append((self.command, self.path, dict(self.headers), body))
-                status, payload = fake.routes.get((self.command, self.path.split('?')[0]), (404, {'errors': []}))
+                answer = fake.routes.get((self.command, self.path.split('?')[0]), (404, {'errors': []}))
+                if isinstance(answer, list):  # answers in turn, the last one repeated
+                    answer = answer.pop(0) if len(answer) > 1 else answer[0]
+                status, payload = answer
                 data = json.dumps(payload).encode()
                 self.send_response(status)
                 self.send_header('Content-Type', 'application/json')
@@ -188,6 +191,10 @@ def test_fake_http_kv2_read_missing_deleted_and_write_outcomes():
         ('GET', '/v1/secret/data/raced-read'): (404, {'errors': []}),
         ('GET', '/v1/secret/metadata/raced-read'): (200, {'data': {'current_version': 1, 'versions': {
             '1': {'deletion_time': '', 'destroyed': False}}}}),
+        ('GET', '/v1/secret/data/raced-once'): [(404, {'errors': []}),
+                                                (200, {'data': {'data': {'value': 'v'}, 'metadata': {'version': 1}}})],
+        ('GET', '/v1/secret/metadata/raced-once'): (200, {'data': {'current_version': 1, 'versions': {
+            '1': {'deletion_time': '', 'destroyed': False}}}}),
         ('POST', '/v1/secret/data/raced'): (400, {'errors': [
             'check-and-set parameter did not match the current version']}),
         ('POST', '/v1/secret/data/ok'): (200, {'data': {'version': 1}}),
@@ -197,8 +204,10 @@ def test_fake_http_kv2_read_missing_deleted_and_write_outcomes():
         conn = VaultConnection(url=fake.url, token=TOKEN)
         assert conn.kv2_read('absent') == (None, 0, False)
         assert conn.kv2_read('gone') == (None, 2, True)
-        with pytest.raises(VaultError, match='was written while it was being read'):
+        with pytest.raises(VaultError, match='was written while it was being read, 3 times'):
             conn.kv2_read('raced-read')
+        # written by another process between the data and the metadata read: read again
+        assert conn.kv2_read('raced-once') == ({'value': 'v'}, 1, False)
         assert conn.kv2_write('ok', {'value': 'x'}, cas=0) is True
         assert json.loads(fake.requests[-1][3]) == {'options': {'cas': 0}, 'data': {'value': 'x'}}
         assert conn.kv2_write('raced', {'value': 'x'}, cas=0) is False

@@ -382,8 +382,8 @@ class SeaweedShellBatchAdmin(_WeedShell, S3IdentityAdmin):
         return found
 
     def batch_lines(self, user, bucket, ops, access_key=None, secret_key=None):
-        """The shell lines for one tenant's ops, in the order the shell needs: the bucket, the actions
-        (the first ``s3.configure -actions`` of a user creates the identity), then the keys."""
+        """The shell lines for one tenant's ops: the bucket, then the actions (the first line naming a
+        new user creates its identity), then the keys, so a key never exists without its bucket."""
         kinds = dict(ops)
         have = self._seen.get(user) or {"actions": [], "policies": []}
         want = bucket_actions(bucket)

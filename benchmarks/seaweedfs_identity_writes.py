@@ -51,7 +51,7 @@ def through_one_shell_batch(server: SeaweedServer, count: int) -> tuple:
         lines.append("s3.bucket.create -name %s" % name)
         lines.append("s3.configure -user %s -access_key %s -secret_key %s -buckets %s -actions Read,Write,List,Tagging -apply"
                      % (name, keys[name][0], keys[name][1], name))
-    shell = [server.binary, "shell", "-master=127.0.0.1:%d.%d" % (server.ports["master"], server.ports["master_grpc"])]
+    shell = server.shell_command()
     started = time.time()
     subprocess.run(shell, input="\n".join(lines) + "\n", text=True, capture_output=True, check=True, timeout=600)
     written = time.time() - started

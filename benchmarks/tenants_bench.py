@@ -193,7 +193,7 @@ class Bench(object):
         server = self.servers["s3"]
         options = server.module_options()
         options["admin_api"] = "seaweedfs_shell"
-        options["seaweedfs_shell"] = [server.binary, "shell", "-master=127.0.0.1:%d.%d" % (server.ports["master"], server.ports["master_grpc"])]
+        options["seaweedfs_shell"] = server.shell_command()
         return options
 
     def extra_vars(self, tenants, backends=("postgres", "valkey", "s3", "vault")):

@@ -117,6 +117,10 @@ class SeaweedServer(object):
     def address(self):
         return self.endpoint_url
 
+    def shell_command(self):
+        """argv of ``weed shell`` on this server (its master's HTTP and gRPC ports are both chosen)."""
+        return [self.binary, "shell", "-master=127.0.0.1:%d.%d" % (self.ports["master"], self.ports["master_grpc"])]
+
     def module_options(self):
         return {"endpoint_url": self.endpoint_url, "access_key": self.access_key,
                 "secret_key": self.secret_key, "region": "us-east-1", "admin_api": "iam"}

@@ -7,11 +7,6 @@ from __future__ import annotations
 import pytest
 
 
-def seaweedfs_shell(server):
-    """argv of `weed shell` on the test server (its master's HTTP and gRPC ports are both chosen)."""
-    return [server.binary, "shell", "-master=127.0.0.1:%d.%d" % (server.ports["master"], server.ports["master_grpc"])]
-
-
 @pytest.fixture(scope="session")
 def stack(postgres_server, valkey_server, seaweedfs_server, openbao):
     """Connection options of the four live backends, as the module takes them. Vault: the tenant stack's
@@ -24,9 +19,9 @@ def stack(postgres_server, valkey_server, seaweedfs_server, openbao):
         "valkey": valkey_server.module_options(),
         # identities read and written in one batch through SeaweedFS's admin shell, as
         # playbooks/04_tenants.yml does
-        "s3": dict(s3_iam, seaweedfs_shell=seaweedfs_shell(seaweedfs_server), admin_api="seaweedfs_shell"),
+        "s3": dict(s3_iam, seaweedfs_shell=seaweedfs_server.shell_command(), admin_api="seaweedfs_shell"),
         # identities read in one shell call, written through the IAM API
-        "s3_shell_read": dict(s3_iam, seaweedfs_shell=seaweedfs_shell(seaweedfs_server)),
+        "s3_shell_read": dict(s3_iam, seaweedfs_shell=seaweedfs_server.shell_command()),
         # identities read and written with the IAM API alone (two reads per identity)
         "s3_iam": s3_iam,
         "vault": {"url": openbao.url, "role_id": bao["role_id"], "secret_id": bao["secret_id"],

@@ -323,6 +323,13 @@ class _WeedShell(object):
             raise ShellError("%s did not finish within %d s" % (" ".join(self.command), self.timeout))
         return proc.stdout, proc.stderr, proc.returncode
 
+    def _tenant_identities(self, identities, only):
+        """(name, identity) of the tenant identities among those ``s3.configure`` printed."""
+        for ident in identities:
+            user = ident.get("name") or ""
+            if user.startswith(self.prefix) and (only is None or user in only):
+                yield user, ident
+
 
 class SeaweedShellAdmin(_WeedShell, IamApiAdmin):
     """IAM API for writes; every identity read in one ``weed shell`` call."""
@@ -334,10 +341,7 @@ class SeaweedShellAdmin(_WeedShell, IamApiAdmin):
     def list_identities(self, only=None):
         identities, inline = parse_shell_output(*self.runner(_SHELL_SCRIPT))
         found = {}
-        for ident in identities:
-            user = ident.get("name") or ""
-            if not user.startswith(self.prefix) or (only is not None and user not in only):
-                continue
+        for user, ident in self._tenant_identities(identities, only):
             doc = (inline.get(user) or {}).get(self.policy_name)
             policy = normalise_policy(doc) if doc is not None else None
             if policy is not None and not actions_within(ident.get("actions"), _policy_buckets(doc)):
@@ -361,7 +365,6 @@ class SeaweedShellBatchAdmin(_WeedShell, S3IdentityAdmin):
     def __init__(self, command, timeout=120, prefix="tenant-", runner=None):
         self.prefix = prefix
         self._init_shell(command, timeout, runner)
-        self._seen = {}
 
     def grant(self, bucket):
         return {"actions": bucket_actions(bucket), "policies": []}
@@ -369,23 +372,20 @@ class SeaweedShellBatchAdmin(_WeedShell, S3IdentityAdmin):
     def list_identities(self, only=None):
         stdout, stderr, returncode = self.runner("s3.configure\n")
         found = {}
-        for ident in _configured_identities(_json_documents(stdout or ""), stderr, returncode):
-            user = ident.get("name") or ""
-            if not user.startswith(self.prefix) or (only is not None and user not in only):
-                continue
+        identities = _configured_identities(_json_documents(stdout or ""), stderr, returncode)
+        for user, ident in self._tenant_identities(identities, only):
             actions = sorted(a for a in ident.get("actions") or [] if isinstance(a, str))
             policies = sorted(p for p in ident.get("policyNames") or [] if isinstance(p, str))
             grant = {"actions": actions, "policies": policies} if actions or policies else None
             found[user] = {"access_keys": _active_keys(ident), "policy": grant}
-            # what batch_lines removes from an identity whose actions are not the tenant's
-            self._seen[user] = grant or {"actions": [], "policies": []}
         return found
 
-    def batch_lines(self, user, bucket, ops, access_key=None, secret_key=None):
+    def batch_lines(self, user, bucket, ops, grant=None, access_key=None, secret_key=None):
         """The shell lines for one tenant's ops: the bucket, then the actions (the first line naming a
-        new user creates its identity), then the keys, so a key never exists without its bucket."""
+        new user creates its identity), then the keys, so a key never exists without its bucket.
+        ``grant``: what list_identities reported for the user (put_policy deletes what exceeds the bucket)."""
         kinds = dict(ops)
-        have = self._seen.get(user) or {"actions": [], "policies": []}
+        have = grant or {"actions": [], "policies": []}
         want = bucket_actions(bucket)
         extra = [a for a in have["actions"] if a not in want]
         missing = [a for a in want if a not in have["actions"]]
@@ -575,9 +575,11 @@ class S3TenantBackend(object):
         try:
             for tenant, ops, creds in work:
                 identity_ops = [op for op in ops if op[0] != "purge_bucket"]
-                lines.extend(self.admin.batch_lines(tenant.s3_user, tenant.bucket, identity_ops,
+                current = self._identities.get(tenant.s3_user) or {}
+                lines.extend(self.admin.batch_lines(tenant.s3_user, tenant.bucket, identity_ops, current.get("policy"),
                                                     creds.get("s3_access_key"), creds.get("s3_secret_key")))
-                hidden.extend(value for value in (creds.get("s3_secret_key"),) if value)
+                if creds.get("s3_secret_key"):
+                    hidden.append(creds["s3_secret_key"])
             errors = self.admin.apply_batch(lines, hidden) if lines else []
         except ShellError as exc:
             raise self._fail("the SeaweedFS admin shell (s3.seaweedfs_shell) failed: %s" % exc)

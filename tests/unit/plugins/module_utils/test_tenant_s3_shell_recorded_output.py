@@ -172,9 +172,8 @@ def test_batch_read_reports_actions_and_policy_names_as_the_grant():
 
 def test_batch_lines_for_a_new_tenant_create_the_identity_with_its_actions_before_the_key():
     admin = _batch_admin(json.dumps(BATCH_CONFIGURE))[0]
-    admin.list_identities()
     ops = [("create_bucket", None), ("create_user", None), ("create_key", "TNEW"), ("put_policy", "tenant-new")]
-    assert admin.batch_lines("tenant-new", "tenant-new", ops, "TNEW", "s3cr3t") == [
+    assert admin.batch_lines("tenant-new", "tenant-new", ops, None, "TNEW", "s3cr3t") == [
         "s3.bucket.create -name tenant-new",
         "s3.configure -user tenant-new -actions List:tenant-new,Read:tenant-new,Tagging:tenant-new,Write:tenant-new -apply",
         "s3.configure -user tenant-new -access_key TNEW -secret_key s3cr3t -apply"]
@@ -182,13 +181,16 @@ def test_batch_lines_for_a_new_tenant_create_the_identity_with_its_actions_befor
 
 def test_batch_lines_take_back_what_exceeds_the_bucket():
     admin = _batch_admin(json.dumps(BATCH_CONFIGURE))[0]
-    admin.list_identities()
-    assert admin.batch_lines("tenant-widened", "tenant-widened", [("put_policy", "tenant-widened")]) == [
+    found = admin.list_identities()
+
+    def lines(user):
+        return admin.batch_lines(user, user, [("put_policy", user)], found[user]["policy"])
+    assert lines("tenant-widened") == [
         "s3.configure -user tenant-widened -actions Admin,Read:tenant-ok -delete -apply"]
-    assert admin.batch_lines("tenant-with-policy", "tenant-with-policy", [("put_policy", "tenant-with-policy")]) == [
+    assert lines("tenant-with-policy") == [
         "s3.configure -user tenant-with-policy -policies readall -delete -apply"]
     # an identity the IAM API made (admin_api switched from iam): its Admin action goes, the tenant's come
-    assert admin.batch_lines("tenant-from-iam", "tenant-from-iam", [("put_policy", "tenant-from-iam")]) == [
+    assert lines("tenant-from-iam") == [
         "s3.configure -user tenant-from-iam -actions Admin:tenant-from-iam -delete -apply",
         "s3.configure -user tenant-from-iam -actions List:tenant-from-iam,Read:tenant-from-iam,"
         "Tagging:tenant-from-iam,Write:tenant-from-iam -apply"]
@@ -196,18 +198,18 @@ def test_batch_lines_take_back_what_exceeds_the_bucket():
 
 def test_batch_lines_rotate_keys_and_delete_identities():
     admin = _batch_admin(json.dumps(BATCH_CONFIGURE))[0]
-    admin.list_identities()
-    assert admin.batch_lines("tenant-ok", "tenant-ok", [("create_key", "TNEW"), ("delete_key", "TOK")], "TNEW", "s") == [
+    grant = admin.list_identities()["tenant-ok"]["policy"]
+    assert admin.batch_lines("tenant-ok", "tenant-ok", [("create_key", "TNEW"), ("delete_key", "TOK")], grant, "TNEW", "s") == [
         "s3.configure -user tenant-ok -access_key TNEW -secret_key s -apply",
         "s3.configure -user tenant-ok -access_key TOK -delete -apply"]
-    assert admin.batch_lines("tenant-ok", "tenant-ok", [("delete_user", None)]) == ["s3.configure -user tenant-ok -delete -apply"]
+    assert admin.batch_lines("tenant-ok", "tenant-ok", [("delete_user", None)], grant) == ["s3.configure -user tenant-ok -delete -apply"]
 
 
 @pytest.mark.parametrize("secret", ["with space", "semi;colon", "new\nline", ""])
 def test_batch_lines_refuse_words_the_shell_cannot_take(secret):
     admin = _batch_admin(json.dumps(BATCH_CONFIGURE))[0]
     with pytest.raises(_tenant_s3.ShellError, match="tenant-x") as failure:
-        admin.batch_lines("tenant-x", "tenant-x", [("create_key", "TX")], "TX", secret)
+        admin.batch_lines("tenant-x", "tenant-x", [("create_key", "TX")], None, "TX", secret)
     assert secret not in str(failure.value) or not secret
 
 

@@ -37,9 +37,9 @@ def _alias(metadata=None, entity_policies=(), groups=(), aliases=1, disabled=Fal
             "entity_aliases": aliases, "entity_disabled": disabled}
 
 
-def _current(role=True, alias=True, legacy=False, policies=None, **alias_args):
+def _current(role=True, alias=True, policies=None, **alias_args):
     return {
-        "credentials": {"postgres_password": "x"}, "credentials_version": 1, "legacy_policy": legacy,
+        "credentials": {"postgres_password": "x"}, "credentials_version": 1,
         "role": {"token_policies": policies or [POLICY], "token_ttl": 3600, "token_max_ttl": 14400,
                  "bind_secret_id": True} if role else None,
         "role_id": "rid" if role else None,
@@ -64,20 +64,6 @@ def test_new_tenant_gets_role_and_alias_never_an_entity():
     assert change.after["policy"] is True and change.before["policy"] is False
 
 
-def test_earlier_release_is_migrated():
-    """Role bound to its own policy tenant-acme, no alias, the old policy present."""
-    current = _current(alias=False, legacy=True, policies=["tenant-acme"])
-    dummy, ops = _backend().plan(_tenant(), current, {}, False)
-    assert _kinds(ops) == ["role", "alias", "delete_policy"]
-
-
-def test_previous_layout_entity_keeps_its_alias():
-    """ace8aba: entity tenant-acme (metadata, no policies) holding the alias without custom_metadata."""
-    current = _current(metadata={}, entity_name="tenant-acme")
-    change, ops = _backend().plan(_tenant(), current, {}, False)
-    assert _kinds(ops) == ["alias"] and "update" in change.as_dict()["actions"][0]
-
-
 @pytest.mark.parametrize("metadata", [{}, {"tenant": "other"}, {"tenant": "acme", "extra": "1"}])
 def test_wrong_custom_metadata_is_rewritten(metadata):
     dummy, ops = _backend().plan(_tenant(), _current(metadata=metadata), {}, False)
@@ -96,25 +82,15 @@ def test_alias_on_an_entity_with_rights_moves_to_a_fresh_entity(extra):
     assert change.before["policy"] is False and change.after["policy"] is True
 
 
-def test_previous_layout_entity_with_policies_is_deleted():
-    dummy, ops = _backend().plan(_tenant(), _current(entity_name="tenant-acme", groups=["g"]), {}, False)
-    assert ops == [("delete_entity", None), ("alias", None)]
-
-
 def test_disabled_entity_is_refused():
     with pytest.raises(BackendError):
         _backend().plan(_tenant(), _current(disabled=True), {}, False)
 
 
-def test_absent_deletes_alias_before_role_and_old_policy_keeps_data():
-    change, ops = _backend().plan(_tenant("absent"), _current(legacy=True), {}, False)
-    assert ops == [("delete_alias", "aid"), ("delete_role", None), ("delete_policy", None)]
+def test_absent_deletes_alias_before_role_keeps_data():
+    change, ops = _backend().plan(_tenant("absent"), _current(), {}, False)
+    assert ops == [("delete_alias", "aid"), ("delete_role", None)]
     assert change.after["credentials"] == ["postgres_password"]
-
-
-def test_absent_deletes_the_previous_layout_entity_by_name():
-    dummy, ops = _backend().plan(_tenant("absent"), _current(entity_name="tenant-acme"), {}, False)
-    assert _kinds(ops) == ["delete_entity", "delete_role"]
 
 
 def test_bad_policy_name_is_refused():

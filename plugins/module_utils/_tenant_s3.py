@@ -675,12 +675,6 @@ class S3TenantBackend(object):
                 self.s3.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
         self.s3.delete_bucket(Bucket=bucket)
 
-    def object_count(self, bucket, limit=1000):
-        try:
-            return self.s3.list_objects_v2(Bucket=bucket, MaxKeys=limit).get("KeyCount", 0)
-        except botocore.exceptions.ClientError:
-            return None
-
     # ------------------------------------------------------------------ info
     def discover(self):
         try:

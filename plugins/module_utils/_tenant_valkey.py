@@ -261,15 +261,6 @@ class ValkeyTenantBackend(object):
             change.after = {"user": None}
         return change, ops
 
-    def count_keys(self, tenant, limit=None):
-        """Number of keys with the tenant prefix (SCAN, bounded by ``limit``)."""
-        count = 0
-        for dummy in self.client.scan_iter(match=self._match(tenant), count=1000):
-            count += 1
-            if limit and count >= limit:
-                break
-        return count
-
     @staticmethod
     def _match(tenant):
         # the prefix holds only [a-z0-9_:], none of which is a glob character

@@ -34,11 +34,11 @@ import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+from ansible_collections.selfhosted_ai.stack.plugins.module_utils._tenant_backend import (
+    WRITE_CREDENTIALS, CredentialStore, Op, Phase, TenantBackend)
 from ansible_collections.selfhosted_ai.stack.plugins.module_utils._tenant_common import BackendError, Change, tenant_id_from_prefixed
 from ansible_collections.selfhosted_ai.stack.plugins.module_utils._vault import (
-    VAULT_ARGUMENT_SPEC, VaultConnection, VaultError)
-# Re-exported: _tenant_engine checks every backend module for its library the same way.
-from ansible_collections.selfhosted_ai.stack.plugins.module_utils._vault import HAS_HVAC, HVAC_IMPORT_ERROR  # pylint: disable=unused-import
+    HVAC_IMPORT_ERROR, VAULT_ARGUMENT_SPEC, VaultConnection, VaultError)
 
 try:
     import hvac.exceptions
@@ -76,14 +76,21 @@ def _ttl_seconds(value):
     raise ValueError("bad duration %r (use e.g. 3600, 30m, 1h, 2d)" % value)
 
 
-class VaultTenantBackend(object):
+class VaultTenantBackend(TenantBackend, CredentialStore):
+    """The credential store; planned last (it keeps what the others want) and applied last (roles
+    and aliases grant access once everything exists)."""
+
     name = "vault"
+    argument_spec = VAULT_SPEC
+    library = "hvac"
+    library_error = HVAC_IMPORT_ERROR
+    order = 90
+    phase = Phase.GRANTS_ACCESS
 
     def __init__(self, options):
-        self.options = options
+        super(VaultTenantBackend, self).__init__(options)
         self.conn = VaultConnection.from_params(options)
         self.client = None
-        self.warnings = []
         self.mount = options["mount"].strip("/")
         self.prefix = options["path_prefix"].strip("/")
         self.auth_mount = options["approle_auth_mount"].strip("/")
@@ -105,9 +112,6 @@ class VaultTenantBackend(object):
     def address(self):
         return self.conn.url or "(no url)"
 
-    def _fail(self, message):
-        return BackendError(self.name, self.address, message)
-
     def connect(self):
         try:
             self.client = self.conn.client()
@@ -127,6 +131,12 @@ class VaultTenantBackend(object):
 
     def credentials_path(self, tenant_id):
         return "%s/%s/%s" % (self.prefix, tenant_id, CREDENTIALS)
+
+    def credentials_location(self, tenant):
+        return "%s/%s" % (self.mount, self.credentials_path(tenant.id))
+
+    def stored_credentials(self, current):
+        return dict(current["credentials"] or {}), current["credentials_version"]
 
     def policy_template(self):
         """The templated segment naming the tenant: custom_metadata of the token entity's AppRole alias."""
@@ -276,7 +286,7 @@ class VaultTenantBackend(object):
         return (alias is not None and alias["custom_metadata"] == {METADATA_KEY: tenant_id}
                 and not alias["entity_disabled"] and self._alias_shared(alias) is None)
 
-    def public_view(self, current, tenant):
+    def public_view(self, tenant, current):
         """policy: the role is bound to the templated policy alone and its alias names the tenant
         (bare entity); entity: the role's alias (and so the entity its logins resolve to) exists."""
         role, alias = current.get("role"), current.get("alias")
@@ -300,21 +310,22 @@ class VaultTenantBackend(object):
     @staticmethod
     def _drop_alias(tenant, alias, why):
         """The op removing the alias, and its description."""
-        return ("delete_alias", alias["id"]), "delete the entity alias of approle role %s%s" % (tenant.vault_name, why)
+        return Op("delete_alias", alias["id"]), "delete the entity alias of approle role %s%s" % (tenant.vault_name, why)
 
-    def plan(self, tenant, current, wanted_creds, creds_will_change):
-        """wanted_creds: the credentials dict to store (values may be placeholders in check mode)."""
+    def plan(self, tenant, current, creds):
+        """creds: the credentials to store (PENDING where the S3 server makes them at apply time)."""
         change = Change()
-        change.before = self.public_view(current, tenant)
+        change.before = self.public_view(tenant, current)
         ops = []
         alias = current.get("alias")
+        wanted_creds = dict(creds)
         if tenant.present:
-            if creds_will_change:
-                ops.append(("write_credentials", None))
+            if wanted_creds != (current["credentials"] or {}):
+                ops.append(Op(WRITE_CREDENTIALS))
                 change.add("store credentials %s at %s/%s" % (", ".join(sorted(wanted_creds)), self.mount, self.credentials_path(tenant.id)))
             if self.options["approle"]:
                 if not self._role_matches(current["role"]):
-                    ops.append(("role", None))
+                    ops.append(Op("role"))
                     change.add("%s approle role %s bound to policy %s" % ("update" if current["role"] else "create",
                                                                           tenant.vault_name, self.tenant_policy))
                 if alias is not None and alias["entity_disabled"]:
@@ -328,7 +339,7 @@ class VaultTenantBackend(object):
                     change.add(text)
                     alias = None
                 if alias is None or alias["custom_metadata"] != self.wanted_metadata(tenant):
-                    ops.append(("alias", None))
+                    ops.append(Op("alias"))
                     change.add("%s the entity alias of approle role %s with custom_metadata %s=%s%s"
                                % ("update" if alias else "create", tenant.vault_name, METADATA_KEY, tenant.id,
                                   "" if alias else " (OpenBao makes a new entity for it)"))
@@ -342,11 +353,11 @@ class VaultTenantBackend(object):
                 ops.append(op)
                 change.add(text)
             if current["role"] is not None:
-                ops.append(("delete_role", None))
+                ops.append(Op("delete_role"))
                 change.add("delete approle role %s (its secret_ids stop working)" % tenant.vault_name)
             creds = current["credentials"]
             if tenant.purge and (creds is not None or current.get("secrets")):
-                ops.append(("purge", None))
+                ops.append(Op("purge"))
                 change.add("delete every secret under %s/%s/%s/" % (self.mount, self.prefix, tenant.id))
                 creds = None
             change.after = {"credentials": sorted(creds or {}) or None, "policy": False, "approle": False,
@@ -374,8 +385,14 @@ class VaultTenantBackend(object):
             raise self._fail("no accessor for auth method %s/" % self.auth_mount)
         return self._approle_accessor
 
-    def apply(self, tenant, ops):
-        """Role, then its alias (a deleted one first); for absent the alias goes before the role."""
+    def apply(self, batch):
+        """Per tenant: role, then its alias (a deleted one first); for absent the alias goes before the
+        role. The engine wrote the credentials before the other backends applied."""
+        for work in batch:
+            self._apply_tenant(work.tenant, work.ops)
+        return {}
+
+    def _apply_tenant(self, tenant, ops):
         for kind, data in ops:
             if kind == "role":
                 # token_policies as a string: the provisioner's policy allows exactly this value (allowed_parameters)

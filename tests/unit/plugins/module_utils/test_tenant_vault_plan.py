@@ -48,47 +48,57 @@ def _current(role=True, alias=True, policies=None, **alias_args):
     }
 
 
+# the credentials _current() holds: planning them again stores nothing
+STORED = {"postgres_password": "x"}
+
+
 def _kinds(ops):
     return [kind for kind, dummy in ops]
 
 
 def test_everything_in_place_plans_nothing():
-    change, ops = _backend().plan(_tenant(), _current(), {"postgres_password": "x"}, False)
+    change, ops = _backend().plan(_tenant(), _current(), STORED)
     assert ops == [] and not change.as_dict()["changed"]
     assert change.before == change.after
 
 
 def test_new_tenant_gets_role_and_alias_never_an_entity():
-    change, ops = _backend().plan(_tenant(), _current(role=False), {}, False)
+    change, ops = _backend().plan(_tenant(), _current(role=False), STORED)
     assert _kinds(ops) == ["role", "alias"]
     assert change.after["policy"] is True and change.before["policy"] is False
 
 
+def test_changed_credentials_are_written_first():
+    change, ops = _backend().plan(_tenant(), _current(), dict(STORED, valkey_password="y"))
+    assert _kinds(ops) == ["write_credentials"]
+    assert change.after["credentials"] == ["postgres_password", "valkey_password"]
+
+
 @pytest.mark.parametrize("metadata", [{}, {"tenant": "other"}, {"tenant": "acme", "extra": "1"}])
 def test_wrong_custom_metadata_is_rewritten(metadata):
-    dummy, ops = _backend().plan(_tenant(), _current(metadata=metadata), {}, False)
+    dummy, ops = _backend().plan(_tenant(), _current(metadata=metadata), STORED)
     assert _kinds(ops) == ["alias"]
 
 
 def test_missing_alias_is_added():
-    dummy, ops = _backend().plan(_tenant(), _current(alias=False), {}, False)
+    dummy, ops = _backend().plan(_tenant(), _current(alias=False), STORED)
     assert _kinds(ops) == ["alias"]
 
 
 @pytest.mark.parametrize("extra", [{"entity_policies": ["admin"]}, {"groups": ["gid"]}, {"aliases": 2}])
 def test_alias_on_an_entity_with_rights_moves_to_a_fresh_entity(extra):
-    change, ops = _backend().plan(_tenant(), _current(**extra), {}, False)
+    change, ops = _backend().plan(_tenant(), _current(**extra), STORED)
     assert ops == [("delete_alias", "aid"), ("alias", None)]
     assert change.before["policy"] is False and change.after["policy"] is True
 
 
 def test_disabled_entity_is_refused():
     with pytest.raises(BackendError):
-        _backend().plan(_tenant(), _current(disabled=True), {}, False)
+        _backend().plan(_tenant(), _current(disabled=True), STORED)
 
 
 def test_absent_deletes_alias_before_role_keeps_data():
-    change, ops = _backend().plan(_tenant("absent"), _current(), {}, False)
+    change, ops = _backend().plan(_tenant("absent"), _current(), STORED)
     assert ops == [("delete_alias", "aid"), ("delete_role", None)]
     assert change.after["credentials"] == ["postgres_password"]
 

@@ -183,7 +183,7 @@ class Neo4jTenantBackend(TenantBackend):
                 want = {"active": True, "display_name": tenant.display_name}
                 if anchor != want:
                     ops.append(Op("cypher", ("MERGE (t:Tenant {id: $id}) SET t.active = true, t.display_name = $name",
-                                           {"id": tenant.id, "name": tenant.display_name})))
+                                             {"id": tenant.id, "name": tenant.display_name})))
                     change.add("%s anchor node (:Tenant {id: %r})" % ("update" if anchor else "create", tenant.id))
                 change.after = {"anchor": want, "constraint": True}
             else:
@@ -211,7 +211,7 @@ class Neo4jTenantBackend(TenantBackend):
             u = current["user"]
             if u is None:
                 ops.append(Op("system", ("CREATE USER %s IF NOT EXISTS SET PASSWORD $pw CHANGE NOT REQUIRED" % _bq(user),
-                                       {"pw": creds["neo4j_password"]})))
+                                         {"pw": creds["neo4j_password"]})))
                 change.add("create user %s" % user)
             elif is_new(creds, "neo4j_password"):
                 ops.append(Op("system", ("ALTER USER %s SET PASSWORD $pw CHANGE NOT REQUIRED" % _bq(user), {"pw": creds["neo4j_password"]})))

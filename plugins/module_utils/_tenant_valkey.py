@@ -257,7 +257,7 @@ class ValkeyTenantBackend(TenantBackend):
                         change.add("update ACL user %s: %s" % (tenant.valkey_user, field))
             if change.changed:
                 ops.append(Op("setuser", ["reset", "on", "#" + want["passwords"][0], want["keys"][0], want["channels"][0]]
-                            + list(self.options["command_rules"])))
+                              + list(self.options["command_rules"])))
             elif "persisted" in current and current["persisted"]["file"] != current["persisted"]["live"]:
                 ops.append(Op("persist"))
                 change.add("write ACL user %s to %s" % (tenant.valkey_user, self.options["aclfile"]))

@@ -4,14 +4,11 @@
 
 # FOR INTERNAL COLLECTION USE ONLY: the interface may change in any release.
 
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type
-
 
 class ModuleDocFragment(object):
 
     # Backend selection and connection options of selfhosted_ai.stack.tenant and tenant_info.
-    # Matches the *_SPEC dicts of plugins/module_utils/_tenant_*.py (see _tenant_args.py).
+    # Matches the argument_spec of each backend class listed in plugins/module_utils/_tenant_registry.py.
     DOCUMENTATION = r'''
 options:
   backends:

@@ -7,22 +7,12 @@ from __future__ import annotations
 
 import copy
 
-from ansible_collections.selfhosted_ai.stack.plugins.module_utils._tenant_postgres import POSTGRES_SPEC
-from ansible_collections.selfhosted_ai.stack.plugins.module_utils._tenant_valkey import VALKEY_SPEC
-from ansible_collections.selfhosted_ai.stack.plugins.module_utils._tenant_s3 import S3_SPEC
-from ansible_collections.selfhosted_ai.stack.plugins.module_utils._tenant_vault import VAULT_SPEC
-from ansible_collections.selfhosted_ai.stack.plugins.module_utils._tenant_qdrant import QDRANT_SPEC
-from ansible_collections.selfhosted_ai.stack.plugins.module_utils._tenant_neo4j import NEO4J_SPEC
-from ansible_collections.selfhosted_ai.stack.plugins.module_utils._tenant_engine import BACKENDS
+from ansible_collections.selfhosted_ai.stack.plugins.module_utils._tenant_registry import BACKENDS
 
 
 def backend_argument_spec():
-    return dict(
-        backends=dict(type="list", elements="str", choices=list(BACKENDS)),
-        postgres=dict(type="dict", options=copy.deepcopy(POSTGRES_SPEC)),
-        valkey=dict(type="dict", no_log=False, options=copy.deepcopy(VALKEY_SPEC)),
-        s3=dict(type="dict", options=copy.deepcopy(S3_SPEC)),
-        vault=dict(type="dict", options=copy.deepcopy(VAULT_SPEC)),
-        qdrant=dict(type="dict", options=copy.deepcopy(QDRANT_SPEC)),
-        neo4j=dict(type="dict", options=copy.deepcopy(NEO4J_SPEC)),
-    )
+    spec = dict(backends=dict(type="list", elements="str", choices=list(BACKENDS)))
+    for name, cls in BACKENDS.items():
+        # no_log=False: the option holds connection settings, its secret suboptions are no_log themselves
+        spec[name] = dict(type="dict", no_log=False, options=copy.deepcopy(cls.argument_spec))
+    return spec

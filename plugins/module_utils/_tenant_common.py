@@ -183,7 +183,6 @@ def tenant_id_from_prefixed(name, prefix, sep="_"):
 
 _QUOTA_KEYS = {
     "pg_connection_limit": int,
-    "s3_max_bytes": int,
     "qdrant_vector_size": int,
     "qdrant_distance": str,
 }

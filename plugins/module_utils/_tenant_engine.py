@@ -5,6 +5,8 @@
 
 validate every input -> connect every selected backend -> read current state ->
 plan (desired vs current) -> act unless check mode -> per-tenant, per-backend result.
+The engine knows no backend by name: they follow _tenant_backend's protocol and are listed
+in _tenant_registry.
 
 Credentials: generated once, stored in Vault/OpenBao before any server is told about them,
 reused on every later run; never part of a result.
@@ -18,14 +20,13 @@ from contextlib import contextmanager
 
 from ansible.module_utils.basic import missing_required_lib
 
+from ansible_collections.selfhosted_ai.stack.plugins.module_utils._tenant_backend import (
+    PENDING, WRITE_CREDENTIALS, CredentialStore, Credentials, Phase, TenantWork)
 from ansible_collections.selfhosted_ai.stack.plugins.module_utils._tenant_common import (
-    BackendError, TenantInputError, generate_access_key, generate_password, validate_tenants)
+    BackendError, TenantInputError, validate_tenants)
+from ansible_collections.selfhosted_ai.stack.plugins.module_utils._tenant_registry import BACKENDS as _REGISTRY
 
-BACKENDS = ("postgres", "valkey", "s3", "vault", "qdrant", "neo4j")
-# the order in which changes are planned and applied (S3 first: when the server makes its keys
-# they must reach Vault before anything else; Vault policies last)
-_APPLY_ORDER = ("s3", "postgres", "valkey", "qdrant", "neo4j")
-_PENDING = "(generated on apply)"
+BACKENDS = tuple(_REGISTRY)
 
 
 class MissingLibrary(Exception):
@@ -54,35 +55,13 @@ def failing_on_engine_errors(module, engine, input_message):
 
 
 def _load(backend):
-    """Import a backend class lazily so unused backends need no library."""
-    # pylint: disable=import-outside-toplevel
-    if backend == "postgres":
-        from ansible_collections.selfhosted_ai.stack.plugins.module_utils import _tenant_postgres as mod
-        if not mod.HAS_PSYCOPG:
-            raise MissingLibrary(backend, "psycopg", mod.PSYCOPG_IMPORT_ERROR)
-        return mod.PostgresTenantBackend
-    if backend == "valkey":
-        from ansible_collections.selfhosted_ai.stack.plugins.module_utils import _tenant_valkey as mod
-        if not mod.HAS_REDIS:
-            raise MissingLibrary(backend, "redis", mod.REDIS_IMPORT_ERROR)
-        return mod.ValkeyTenantBackend
-    if backend == "s3":
-        from ansible_collections.selfhosted_ai.stack.plugins.module_utils import _tenant_s3 as mod
-        if not mod.HAS_BOTO3:
-            raise MissingLibrary(backend, "boto3", mod.BOTO3_IMPORT_ERROR)
-        return mod.S3TenantBackend
-    if backend == "vault":
-        from ansible_collections.selfhosted_ai.stack.plugins.module_utils import _tenant_vault as mod
-        if not mod.HAS_HVAC:
-            raise MissingLibrary(backend, "hvac", mod.HVAC_IMPORT_ERROR)
-        return mod.VaultTenantBackend
-    if backend == "qdrant":
-        from ansible_collections.selfhosted_ai.stack.plugins.module_utils import _tenant_qdrant as mod
-        return mod.QdrantTenantBackend
-    if backend == "neo4j":
-        from ansible_collections.selfhosted_ai.stack.plugins.module_utils import _tenant_neo4j as mod
-        return mod.Neo4jTenantBackend
-    raise TenantInputError("unknown backend %r; known: %s" % (backend, ", ".join(BACKENDS)))
+    """The backend's class, once its library is known to be there."""
+    cls = _REGISTRY.get(backend)
+    if cls is None:
+        raise TenantInputError("unknown backend %r; known: %s" % (backend, ", ".join(BACKENDS)))
+    if cls.library_error:
+        raise MissingLibrary(backend, cls.library, cls.library_error)
+    return cls
 
 
 def selected_backends(params):
@@ -112,16 +91,15 @@ class TenantEngine(object):
         """Everything that needs no server: backend choice, options, per-backend input checks."""
         names = selected_backends(self.params)
         if tenants is not None and any(t.present for t in tenants):
-            needing = [n for n in names if n in ("postgres", "valkey", "s3")
-                       or (n == "qdrant" and (self.params["qdrant"] or {}).get("jwt_rbac"))
-                       or (n == "neo4j" and (self.params["neo4j"] or {}).get("edition") != "community")]
-            if needing and "vault" not in names:
-                raise TenantInputError("backends %s generate credentials that are kept in Vault/OpenBao; add vault to "
-                                       "backends and give its connection options" % ", ".join(needing))
+            needing = [n for n in names if _REGISTRY[n].keeps_credentials(self.params[n] or {})]
+            stores = [n for n, cls in _REGISTRY.items() if issubclass(cls, CredentialStore)]
+            if needing and not any(n in names for n in stores):
+                raise TenantInputError("backends %s generate credentials that are kept in Vault/OpenBao; add %s to backends "
+                                       "and give its connection options" % (", ".join(needing), " or ".join(stores)))
         classes = dict((n, self.factory(n)) for n in names)
         for name in names:
             backend = classes[name](self.params[name])
-            if tenants is not None and hasattr(backend, "validate"):
+            if tenants is not None:
                 backend.validate(tenants)
             self.backends[name] = backend
         return names
@@ -153,121 +131,78 @@ class TenantEngine(object):
             out.extend(backend.warnings)
         return out
 
+    def _planned(self):
+        """The backends in plan order (the credential store last: it keeps what the others want)."""
+        return sorted(self.backends.values(), key=lambda backend: backend.order)
+
+    def _store(self):
+        stores = [b for b in self.backends.values() if isinstance(b, CredentialStore)]
+        return stores[0] if stores else None
+
     # ------------------------------------------------------------------ tenant
     def run(self):
         tenants = validate_tenants(self.params["tenants"], self.params.get("default_apps"))
         self.build(tenants)
         self.connect()
         current = self.read_all(tenants)
-        vault = self.backends.get("vault")
+        store = self._store()
+        planned = self._planned()
 
         results = []
         plans = {}
-        creds_plan = {}
+        creds = {}
+        versions = {}
         for tenant in tenants:
-            stored = dict((current["vault"][tenant.id]["credentials"] or {}) if vault else {})
+            stored, versions[tenant.id] = store.stored_credentials(current[store.name][tenant.id]) if store is not None else ({}, 0)
             wanted = dict(stored)
             if tenant.present:
-                self._fill_credentials(tenant, wanted)
-            creds = dict(wanted)
-            for key in ("postgres_password", "valkey_password", "neo4j_password"):
-                if key in creds and key not in stored:
-                    creds["_new_" + key] = True
+                for backend in planned:
+                    backend.fill_credentials(tenant, wanted)
+            creds[tenant.id] = wanted = Credentials(wanted, new=[key for key in wanted if key not in stored])
             entry = {"id": tenant.id, "state": tenant.state, "changed": False, "backends": {}}
             diff_before, diff_after = {}, {}
-            for name in _APPLY_ORDER:
-                backend = self.backends.get(name)
-                if backend is None:
-                    continue
-                change, ops = backend.plan(tenant, current[name][tenant.id], creds)
-                plans[(name, tenant.id)] = ops
-                entry["backends"][name] = change.as_dict()
-                diff_before[name], diff_after[name] = change.before, change.after
-                if name == "s3" and backend.keys_made_by_server and tenant.present and any(op[0] == "create_key" for op in ops):
-                    wanted["s3_access_key"] = wanted["s3_secret_key"] = _PENDING
-                if name == "qdrant" and tenant.present:
-                    token = backend.token_for(tenant, stored.get("qdrant_api_key"))
-                    if token:
-                        wanted["qdrant_api_key"] = token
-            if vault:
-                if tenant.purge and not tenant.present:
-                    wanted = {}
-                creds_change = tenant.present and wanted != stored
-                change, ops = vault.plan(tenant, current["vault"][tenant.id], wanted, creds_change)
-                plans[("vault", tenant.id)] = ops
-                creds_plan[tenant.id] = (wanted, current["vault"][tenant.id]["credentials_version"])
-                entry["backends"]["vault"] = change.as_dict()
-                diff_before["vault"], diff_after["vault"] = change.before, change.after
-                entry["credentials_path"] = "%s/%s" % (vault.mount, vault.credentials_path(tenant.id))
+            for backend in planned:
+                change, ops = backend.plan(tenant, current[backend.name][tenant.id], wanted)
+                plans[(backend.name, tenant.id)] = ops
+                entry["backends"][backend.name] = change.as_dict()
+                diff_before[backend.name], diff_after[backend.name] = change.before, change.after
+                if tenant.present:
+                    wanted.update(backend.pending_credentials(tenant, ops))
+            if store is not None:
+                entry["credentials_path"] = store.credentials_location(tenant)
             entry["changed"] = any(b["changed"] for b in entry["backends"].values())
             entry["_diff"] = (diff_before, diff_after)
             results.append(entry)
 
         if not self.check_mode:
-            self._apply(tenants, plans, creds_plan)
+            self._apply(tenants, plans, creds, versions)
         return tenants, results
 
-    def _fill_credentials(self, tenant, wanted):
-        names = self.backends
-        if "postgres" in names:
-            wanted.setdefault("postgres_user", tenant.pg_role)
-            if not wanted.get("postgres_password"):
-                wanted["postgres_password"] = generate_password()
-            wanted["postgres_databases"] = ",".join(tenant.pg_databases())
-        if "valkey" in names:
-            wanted.setdefault("valkey_user", tenant.valkey_user)
-            wanted["valkey_key_prefix"] = tenant.key_prefix
-            if not wanted.get("valkey_password"):
-                wanted["valkey_password"] = generate_password()
-            db_map = (self.params["valkey"] or {}).get("db_numbers") or {}
-            if self.params["valkey"].get("layout") == "db_number" and tenant.id in db_map:
-                wanted["valkey_db"] = str(db_map[tenant.id])
-        if "s3" in names:
-            wanted["s3_bucket"] = tenant.bucket
-            if not self.backends["s3"].keys_made_by_server and not (wanted.get("s3_access_key") and wanted.get("s3_secret_key")):
-                wanted["s3_access_key"], wanted["s3_secret_key"] = generate_access_key()
-        if "neo4j" in names and self.backends["neo4j"].needs_password:
-            wanted.setdefault("neo4j_user", tenant.pg_role)
-            if not wanted.get("neo4j_password"):
-                wanted["neo4j_password"] = generate_password()
+    def _apply(self, tenants, plans, creds, versions):
+        store = self._store()
+        planned = self._planned()
 
-    def _apply(self, tenants, plans, creds_plan):
-        vault = self.backends.get("vault")
-        s3 = self.backends.get("s3")
-        # 1. every credential into Vault before a server hears of it; when the S3 server makes the
-        # keys, each tenant's S3 side comes first and its key goes to Vault right after
+        def batch(backend, some):
+            return [TenantWork(t, plans[(backend.name, t.id)], creds[t.id]) for t in some]
+
+        # 1. every credential into the store before a server hears of it; where the server makes them,
+        # each tenant's side of that server comes first and its credentials go to the store right after
+        makers = [b for b in planned if b.phase == Phase.MAKES_CREDENTIALS]
         for tenant in tenants:
-            wanted, version = creds_plan.get(tenant.id, ({}, 0))
-            if s3 is not None and s3.keys_made_by_server:
-                made = s3.apply(tenant, plans[("s3", tenant.id)])
-                wanted.update(made)
-            if vault is not None and any(op[0] == "write_credentials" for op in plans[("vault", tenant.id)]):
-                if _PENDING in wanted.values():
-                    raise BackendError("s3", s3.address, "no access key was created for tenant %s" % tenant.id)
-                vault.write_credentials(tenant, wanted, version)
-        if s3 is not None and not s3.keys_made_by_server:
-            s3.apply_batch([(t, plans[("s3", t.id)], creds_plan.get(t.id, ({}, 0))[0]) for t in tenants])
-        # 2. the servers that use those credentials
-        for name in ("postgres", "qdrant", "neo4j"):
-            backend = self.backends.get(name)
-            if backend is None:
-                continue
-            for tenant in tenants:
-                ops = plans[(name, tenant.id)]
-                if not ops:
-                    continue
-                if name == "postgres":
-                    backend.apply(ops)
-                else:
-                    backend.apply(tenant, ops)
-        if "valkey" in self.backends:
-            self.backends["valkey"].apply_all([(t, plans[("valkey", t.id)]) for t in tenants])
-        # 3. Vault policies and AppRoles last: access is granted once everything exists
-        if vault is not None:
-            for tenant in tenants:
-                ops = [op for op in plans[("vault", tenant.id)] if op[0] != "write_credentials"]
-                if ops:
-                    vault.apply(tenant, ops)
+            wanted = creds[tenant.id]
+            for backend in makers:
+                wanted.update(backend.apply(batch(backend, [tenant])).get(tenant.id) or {})
+                missing = sorted(key for key in backend.pending_credentials(tenant, plans[(backend.name, tenant.id)])
+                                 if wanted.get(key) == PENDING)
+                if missing:
+                    raise BackendError(backend.name, backend.address, "no %s was created for tenant %s" % (", ".join(missing), tenant.id))
+            if store is not None and any(op.kind == WRITE_CREDENTIALS for op in plans[(store.name, tenant.id)]):
+                store.write_credentials(tenant, dict(wanted), versions[tenant.id])
+        # 2. the servers that use those credentials; 3. access (Vault roles) last, once everything exists
+        for phase in (Phase.USES_CREDENTIALS, Phase.GRANTS_ACCESS):
+            for backend in planned:
+                if backend.phase == phase:
+                    backend.apply(batch(backend, tenants))
 
     # ------------------------------------------------------------------ info
     def info(self, only=None):

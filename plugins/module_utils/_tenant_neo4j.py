@@ -20,7 +20,9 @@ from __future__ import annotations
 import base64
 import json
 
-from ansible_collections.selfhosted_ai.stack.plugins.module_utils._tenant_common import BackendError, Change, tenant_id_from_prefixed
+from ansible_collections.selfhosted_ai.stack.plugins.module_utils._tenant_backend import Op, TenantBackend, is_new
+from ansible_collections.selfhosted_ai.stack.plugins.module_utils._tenant_common import (
+    BackendError, Change, generate_password, tenant_id_from_prefixed)
 
 try:
     import http.client as http_client
@@ -46,12 +48,13 @@ def _bq(name):
     return "`%s`" % name.replace("`", "``")
 
 
-class Neo4jTenantBackend(object):
+class Neo4jTenantBackend(TenantBackend):
     name = "neo4j"
+    argument_spec = NEO4J_SPEC
+    order = 50
 
     def __init__(self, options, transport=None):
-        self.options = options
-        self.warnings = []
+        super(Neo4jTenantBackend, self).__init__(options)
         self._transport = transport
         self._conn = None
         self._parts = urlsplit(options["url"])
@@ -60,6 +63,11 @@ class Neo4jTenantBackend(object):
         self.edition = None if options["edition"] == "auto" else options["edition"]
         self._constraint = None
 
+    @classmethod
+    def keeps_credentials(cls, options):
+        """Community edition has no users; auto may find Enterprise."""
+        return options.get("edition") != "community"
+
     @property
     def needs_password(self):
         return self.options["edition"] == "enterprise" or self.edition == "enterprise"
@@ -67,9 +75,6 @@ class Neo4jTenantBackend(object):
     @property
     def address(self):
         return self.options["url"]
-
-    def _fail(self, message):
-        return BackendError(self.name, self.address, message)
 
     # ------------------------------------------------------------------ HTTP
     def request(self, method, path, body=None):
@@ -155,35 +160,40 @@ class Neo4jTenantBackend(object):
     def database_name(tenant):
         return "tenant-%s" % tenant.id.replace("_", "-")
 
-    @staticmethod
-    def public_view(current):
+    def public_view(self, tenant, current):
         return dict(current)
 
     # ------------------------------------------------------------------ plan
+    def fill_credentials(self, tenant, wanted):
+        if self.needs_password:
+            wanted.setdefault("neo4j_user", tenant.pg_role)
+            if not wanted.get("neo4j_password"):
+                wanted["neo4j_password"] = generate_password()
+
     def plan(self, tenant, current, creds):
         change = Change()
-        change.before = self.public_view(current)
+        change.before = self.public_view(tenant, current)
         ops = []
         if self.edition == "community":
             anchor = current["anchor"]
             if tenant.present:
                 if not current["constraint"]:
-                    ops.append(("cypher", ("CREATE CONSTRAINT %s IF NOT EXISTS FOR (t:Tenant) REQUIRE t.id IS UNIQUE" % CONSTRAINT, None)))
+                    ops.append(Op("cypher", ("CREATE CONSTRAINT %s IF NOT EXISTS FOR (t:Tenant) REQUIRE t.id IS UNIQUE" % CONSTRAINT, None)))
                     change.add("create constraint %s" % CONSTRAINT)
                 want = {"active": True, "display_name": tenant.display_name}
                 if anchor != want:
-                    ops.append(("cypher", ("MERGE (t:Tenant {id: $id}) SET t.active = true, t.display_name = $name",
-                                           {"id": tenant.id, "name": tenant.display_name})))
+                    ops.append(Op("cypher", ("MERGE (t:Tenant {id: $id}) SET t.active = true, t.display_name = $name",
+                                             {"id": tenant.id, "name": tenant.display_name})))
                     change.add("%s anchor node (:Tenant {id: %r})" % ("update" if anchor else "create", tenant.id))
                 change.after = {"anchor": want, "constraint": True}
             else:
                 after = anchor
                 if anchor is not None and tenant.purge:
-                    ops.append(("cypher", ("MATCH (t:Tenant {id: $id}) DETACH DELETE t", {"id": tenant.id})))
+                    ops.append(Op("cypher", ("MATCH (t:Tenant {id: $id}) DETACH DELETE t", {"id": tenant.id})))
                     change.add("delete anchor node of %s" % tenant.id)
                     after = None
                 elif anchor is not None and anchor.get("active") is not False:
-                    ops.append(("cypher", ("MATCH (t:Tenant {id: $id}) SET t.active = false", {"id": tenant.id})))
+                    ops.append(Op("cypher", ("MATCH (t:Tenant {id: $id}) SET t.active = false", {"id": tenant.id})))
                     change.add("mark anchor node of %s inactive" % tenant.id)
                     after = dict(anchor, active=False)
                 change.after = {"anchor": after, "constraint": current["constraint"]}
@@ -191,52 +201,54 @@ class Neo4jTenantBackend(object):
         db, user, role = self.database_name(tenant), tenant.pg_role, tenant.pg_role
         if tenant.present:
             if not current["database"]:
-                ops.append(("system", ("CREATE DATABASE %s IF NOT EXISTS WAIT" % _bq(db), None)))
+                ops.append(Op("system", ("CREATE DATABASE %s IF NOT EXISTS WAIT" % _bq(db), None)))
                 change.add("create database %s" % db)
             if not current["role"]:
-                ops.append(("system", ("CREATE ROLE %s IF NOT EXISTS" % _bq(role), None)))
-                ops.append(("system", ("GRANT ACCESS ON DATABASE %s TO %s" % (_bq(db), _bq(role)), None)))
-                ops.append(("system", ("GRANT ALL GRAPH PRIVILEGES ON GRAPH %s TO %s" % (_bq(db), _bq(role)), None)))
+                ops.append(Op("system", ("CREATE ROLE %s IF NOT EXISTS" % _bq(role), None)))
+                ops.append(Op("system", ("GRANT ACCESS ON DATABASE %s TO %s" % (_bq(db), _bq(role)), None)))
+                ops.append(Op("system", ("GRANT ALL GRAPH PRIVILEGES ON GRAPH %s TO %s" % (_bq(db), _bq(role)), None)))
                 change.add("create role %s with access to %s only" % (role, db))
             u = current["user"]
             if u is None:
-                ops.append(("system", ("CREATE USER %s IF NOT EXISTS SET PASSWORD $pw CHANGE NOT REQUIRED" % _bq(user),
-                                       {"pw": creds["neo4j_password"]})))
+                ops.append(Op("system", ("CREATE USER %s IF NOT EXISTS SET PASSWORD $pw CHANGE NOT REQUIRED" % _bq(user),
+                                         {"pw": creds["neo4j_password"]})))
                 change.add("create user %s" % user)
-            elif creds.get("_new_neo4j_password"):
-                ops.append(("system", ("ALTER USER %s SET PASSWORD $pw CHANGE NOT REQUIRED" % _bq(user), {"pw": creds["neo4j_password"]})))
+            elif is_new(creds, "neo4j_password"):
+                ops.append(Op("system", ("ALTER USER %s SET PASSWORD $pw CHANGE NOT REQUIRED" % _bq(user), {"pw": creds["neo4j_password"]})))
                 change.add("set password of %s (from Vault)" % user)
             if u is None or u["suspended"]:
                 if u is not None:
-                    ops.append(("system", ("ALTER USER %s SET STATUS ACTIVE" % _bq(user), None)))
+                    ops.append(Op("system", ("ALTER USER %s SET STATUS ACTIVE" % _bq(user), None)))
                     change.add("reactivate user %s" % user)
             if u is None or role not in u["roles"]:
-                ops.append(("system", ("GRANT ROLE %s TO %s" % (_bq(role), _bq(user)), None)))
+                ops.append(Op("system", ("GRANT ROLE %s TO %s" % (_bq(role), _bq(user)), None)))
                 change.add("grant role %s to %s" % (role, user))
             change.after = {"database": True, "user": {"suspended": False, "roles": sorted(set((u or {}).get("roles", [])) | {role})}, "role": True}
         else:
             after = dict(current)
             if current["user"] is not None and not current["user"]["suspended"]:
-                ops.append(("system", ("ALTER USER %s SET STATUS SUSPENDED" % _bq(user), None)))
+                ops.append(Op("system", ("ALTER USER %s SET STATUS SUSPENDED" % _bq(user), None)))
                 change.add("suspend user %s" % user)
                 after["user"] = dict(current["user"], suspended=True)
             if tenant.purge:
                 if current["database"]:
-                    ops.append(("system", ("DROP DATABASE %s IF EXISTS WAIT" % _bq(db), None)))
+                    ops.append(Op("system", ("DROP DATABASE %s IF EXISTS WAIT" % _bq(db), None)))
                     change.add("drop database %s" % db)
                 if current["user"] is not None:
-                    ops.append(("system", ("DROP USER %s IF EXISTS" % _bq(user), None)))
+                    ops.append(Op("system", ("DROP USER %s IF EXISTS" % _bq(user), None)))
                     change.add("drop user %s" % user)
                 if current["role"]:
-                    ops.append(("system", ("DROP ROLE %s IF EXISTS" % _bq(role), None)))
+                    ops.append(Op("system", ("DROP ROLE %s IF EXISTS" % _bq(role), None)))
                     change.add("drop role %s" % role)
                 after = {"database": False, "user": None, "role": False}
             change.after = after
         return change, ops
 
-    def apply(self, tenant, ops):
-        for kind, (statement, params) in ops:
-            self.run([(statement, params)], database="system" if kind == "system" else None)
+    def apply(self, batch):
+        for work in batch:
+            for kind, (statement, params) in work.ops:
+                self.run([(statement, params)], database="system" if kind == "system" else None)
+        return {}
 
     def discover(self):
         found = {}

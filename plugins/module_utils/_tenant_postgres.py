@@ -17,7 +17,9 @@ import hmac
 import os
 import traceback
 
-from ansible_collections.selfhosted_ai.stack.plugins.module_utils._tenant_common import BackendError, Change
+from ansible_collections.selfhosted_ai.stack.plugins.module_utils._tenant_backend import Op, TenantBackend, is_new
+from ansible_collections.selfhosted_ai.stack.plugins.module_utils._tenant_common import (
+    Change, generate_password, tenant_id_from_prefixed)
 
 try:
     import psycopg
@@ -68,22 +70,25 @@ def scram_matches(verifier, password):
     return hmac.compare_digest(expected.split("$", 2)[2].split(":", 1)[0], stored_key)
 
 
-class PostgresTenantBackend(object):
+class PostgresTenantBackend(TenantBackend):
     name = "postgres"
-    credential_keys = ("postgres_password",)
+    argument_spec = POSTGRES_SPEC
+    library = "psycopg"
+    library_error = PSYCOPG_IMPORT_ERROR
+    order = 20
 
     def __init__(self, options):
-        self.options = options
+        super(PostgresTenantBackend, self).__init__(options)
         self.conn = None
-        self.warnings = []
         self._superuser = False
+
+    @classmethod
+    def keeps_credentials(cls, options):
+        return True
 
     @property
     def address(self):
         return "%s:%s" % (self.options["host"], self.options["port"])
-
-    def _fail(self, message):
-        return BackendError(self.name, self.address, message)
 
     def _connect_args(self, dbname):
         args = dict(host=self.options["host"], port=self.options["port"], user=self.options["login_user"],
@@ -167,8 +172,7 @@ class PostgresTenantBackend(object):
         except psycopg.Error as exc:
             raise self._fail("cannot read extensions of database %s: %s" % (dbname, exc))
 
-    @staticmethod
-    def public_view(current):
+    def public_view(self, tenant, current):
         """The state without internals, for diff and info output."""
         role = current.get("role")
         return {
@@ -177,54 +181,60 @@ class PostgresTenantBackend(object):
         }
 
     # ------------------------------------------------------------------ plan
+    def fill_credentials(self, tenant, wanted):
+        wanted.setdefault("postgres_user", tenant.pg_role)
+        if not wanted.get("postgres_password"):
+            wanted["postgres_password"] = generate_password()
+        wanted["postgres_databases"] = ",".join(tenant.pg_databases())
+
     def plan(self, tenant, current, creds):
-        """Return (Change, operations). Operations are (kind, args) tuples applied in order."""
+        """Return (Change, ops); ops (role, db, terminate, ext) are applied in order."""
         change = Change()
         ops = []
         role = current["role"]
         dbs = current["databases"]
-        change.before = self.public_view(current)
+        change.before = self.public_view(tenant, current)
         ident = sql.Identifier(tenant.pg_role)
         if tenant.present:
             password = creds.get("postgres_password")
             limit = tenant.quotas.get("pg_connection_limit", -1)
             if role is None:
-                ops.append(("role", sql.SQL("CREATE ROLE {} LOGIN CONNECTION LIMIT {} PASSWORD {}").format(
+                ops.append(Op("role", sql.SQL("CREATE ROLE {} LOGIN CONNECTION LIMIT {} PASSWORD {}").format(
                     ident, sql.Literal(limit), sql.Literal(scram_verifier(password)))))
                 change.add("create role %s" % tenant.pg_role)
             else:
                 if not role["login"]:
-                    ops.append(("role", sql.SQL("ALTER ROLE {} LOGIN").format(ident)))
+                    ops.append(Op("role", sql.SQL("ALTER ROLE {} LOGIN").format(ident)))
                     change.add("enable login of role %s" % tenant.pg_role)
                 if role["connection_limit"] != limit:
-                    ops.append(("role", sql.SQL("ALTER ROLE {} CONNECTION LIMIT {}").format(ident, sql.Literal(limit))))
+                    ops.append(Op("role", sql.SQL("ALTER ROLE {} CONNECTION LIMIT {}").format(ident, sql.Literal(limit))))
                     change.add("set connection limit of %s to %s" % (tenant.pg_role, limit))
                 matches = scram_matches(role["_verifier"], password)
-                if matches is False or (matches is None and creds.get("_new_postgres_password")):
-                    ops.append(("role", sql.SQL("ALTER ROLE {} PASSWORD {}").format(ident, sql.Literal(scram_verifier(password)))))
+                if matches is False or (matches is None and is_new(creds, "postgres_password")):
+                    ops.append(Op("role", sql.SQL("ALTER ROLE {} PASSWORD {}").format(ident, sql.Literal(scram_verifier(password)))))
                     change.add("set password of role %s (from Vault)" % tenant.pg_role)
                 elif matches is None and role["_verifier"] is None and self._superuser:
-                    ops.append(("role", sql.SQL("ALTER ROLE {} PASSWORD {}").format(ident, sql.Literal(scram_verifier(password)))))
+                    ops.append(Op("role", sql.SQL("ALTER ROLE {} PASSWORD {}").format(ident, sql.Literal(scram_verifier(password)))))
                     change.add("set password of role %s (from Vault)" % tenant.pg_role)
             for dbname in tenant.pg_databases():
                 db = dbs.get(dbname)
                 dbident = sql.Identifier(dbname)
                 if db is None:
-                    ops.append(("db", sql.SQL("CREATE DATABASE {} OWNER {}").format(dbident, ident)))
+                    ops.append(Op("db", sql.SQL("CREATE DATABASE {} OWNER {}").format(dbident, ident)))
                     change.add("create database %s" % dbname)
                     db = {"owner": tenant.pg_role, "public_connect": True, "owner_connect_granted": False, "extensions": []}
                 elif db["owner"] != tenant.pg_role:
-                    ops.append(("db", sql.SQL("ALTER DATABASE {} OWNER TO {}").format(dbident, ident)))
+                    ops.append(Op("db", sql.SQL("ALTER DATABASE {} OWNER TO {}").format(dbident, ident)))
                     change.add("set owner of database %s to %s (was %s)" % (dbname, tenant.pg_role, db["owner"]))
                 if db["public_connect"]:
-                    ops.append(("db", sql.SQL("REVOKE CONNECT, TEMPORARY ON DATABASE {} FROM PUBLIC").format(dbident)))
+                    ops.append(Op("db", sql.SQL("REVOKE CONNECT, TEMPORARY ON DATABASE {} FROM PUBLIC").format(dbident)))
                     change.add("revoke connect on %s from PUBLIC" % dbname)
                 if not db["owner_connect_granted"]:
-                    ops.append(("db", sql.SQL("GRANT CONNECT, TEMPORARY ON DATABASE {} TO {}").format(dbident, ident)))
+                    ops.append(Op("db", sql.SQL("GRANT CONNECT, TEMPORARY ON DATABASE {} TO {}").format(dbident, ident)))
                     change.add("grant connect on %s to %s" % (dbname, tenant.pg_role))
                 for ext in self.options["extensions"]:
                     if ext not in db.get("extensions", []):
-                        ops.append(("ext", (dbname, sql.SQL("CREATE EXTENSION IF NOT EXISTS {}").format(sql.Identifier(ext)))))
+                        ops.append(Op("ext", (dbname, sql.SQL("CREATE EXTENSION IF NOT EXISTS {}").format(sql.Identifier(ext)))))
                         change.add("create extension %s in %s" % (ext, dbname))
             after_dbs = dict((k, dict(v)) for k, v in dbs.items())
             for dbname in tenant.pg_databases():
@@ -238,25 +248,31 @@ class PostgresTenantBackend(object):
             after_role = None if role is None else {"login": False, "connection_limit": role["connection_limit"]}
             after_dbs = dict((k, dict(v)) for k, v in dbs.items())
             if role is not None and role["login"]:
-                ops.append(("role", sql.SQL("ALTER ROLE {} NOLOGIN").format(ident)))
+                ops.append(Op("role", sql.SQL("ALTER ROLE {} NOLOGIN").format(ident)))
                 change.add("disable login of role %s" % tenant.pg_role)
             if role is not None and role["login"] or (tenant.purge and dbs):
-                ops.append(("terminate", tenant.pg_role))
+                ops.append(Op("terminate", tenant.pg_role))
             if tenant.purge:
                 for dbname in sorted(dbs):
-                    ops.append(("db", sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname))))
+                    ops.append(Op("db", sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname))))
                     change.add("drop database %s" % dbname)
                 after_dbs = {}
                 if role is not None:
-                    ops.append(("role", sql.SQL("DROP ROLE IF EXISTS {}").format(ident)))
+                    ops.append(Op("role", sql.SQL("DROP ROLE IF EXISTS {}").format(ident)))
                     change.add("drop role %s" % tenant.pg_role)
                     after_role = None
             change.after = {"role": after_role, "databases": after_dbs}
         return change, ops
 
     # ------------------------------------------------------------------ act
-    def apply(self, ops):
-        """Run the operations of one tenant, in order. Role changes share one transaction."""
+    def apply(self, batch):
+        """Each tenant's ops in order; role changes share one transaction."""
+        for work in batch:
+            if work.ops:
+                self._apply_tenant(work.ops)
+        return {}
+
+    def _apply_tenant(self, ops):
         try:
             role_batch = []
             for kind, stmt in ops:
@@ -286,7 +302,6 @@ class PostgresTenantBackend(object):
     # ------------------------------------------------------------------ info
     def discover(self):
         """Every tenant found: roles named tenant_<id>, with the databases they own."""
-        from ansible_collections.selfhosted_ai.stack.plugins.module_utils._tenant_common import tenant_id_from_prefixed
         try:
             rows = self.conn.execute(
                 "SELECT r.rolname, r.rolcanlogin, r.rolconnlimit, "

@@ -24,6 +24,7 @@ import hmac
 import json
 import time
 
+from ansible_collections.selfhosted_ai.stack.plugins.module_utils._tenant_backend import Op, TenantBackend
 from ansible_collections.selfhosted_ai.stack.plugins.module_utils._tenant_common import (
     BackendError, Change, TenantInputError, tenant_id_from_prefixed)
 
@@ -78,13 +79,13 @@ def jwt_decode(token, key):
         return None
 
 
-class QdrantTenantBackend(object):
+class QdrantTenantBackend(TenantBackend):
     name = "qdrant"
-    credential_keys = ("qdrant_api_key",)
+    argument_spec = QDRANT_SPEC
+    order = 40
 
     def __init__(self, options, transport=None):
-        self.options = options
-        self.warnings = []
+        super(QdrantTenantBackend, self).__init__(options)
         self._transport = transport
         self._conn = None
         parts = urlsplit(options["url"])
@@ -95,12 +96,13 @@ class QdrantTenantBackend(object):
         if options["jwt_rbac"] and not options.get("api_key"):
             raise BackendError(self.name, options["url"], "jwt_rbac needs api_key (tokens are signed with it)")
 
+    @classmethod
+    def keeps_credentials(cls, options):
+        return bool(options.get("jwt_rbac"))
+
     @property
     def address(self):
         return self.options["url"]
-
-    def _fail(self, message):
-        return BackendError(self.name, self.address, message)
 
     def validate(self, tenants):
         for tenant in tenants:
@@ -179,8 +181,7 @@ class QdrantTenantBackend(object):
                                                "points": (data.get("result") or {}).get("points_count")}}
         return state
 
-    @staticmethod
-    def public_view(current):
+    def public_view(self, tenant, current):
         return {"collection": current.get("collection")}
 
     def _want(self, tenant):
@@ -209,15 +210,20 @@ class QdrantTenantBackend(object):
                     return stored
         return jwt_encode(self.claims_for(tenant, now), self.options["api_key"])
 
+    def fill_credentials(self, tenant, wanted):
+        token = self.token_for(tenant, wanted.get("qdrant_api_key"))
+        if token:
+            wanted["qdrant_api_key"] = token
+
     def plan(self, tenant, current, creds):
         change = Change()
-        change.before = self.public_view(current)
+        change.before = self.public_view(tenant, current)
         ops = []
         coll = current["collection"]
         if tenant.present:
             want = self._want(tenant)
             if coll is None:
-                ops.append(("create", want))
+                ops.append(Op("create", want))
                 change.add("create collection %s (size %d, %s)" % (tenant.collection, want["size"], want["distance"]))
                 change.after = {"collection": dict(want, points=0)}
             else:
@@ -229,7 +235,7 @@ class QdrantTenantBackend(object):
         else:
             change.after = {"collection": coll}
             if tenant.purge and coll is not None:
-                ops.append(("delete", None))
+                ops.append(Op("delete"))
                 change.add("delete collection %s" % tenant.collection)
                 change.after = {"collection": None}
             elif coll is not None and self.options["jwt_rbac"]:
@@ -237,13 +243,15 @@ class QdrantTenantBackend(object):
                                      "or the API key changes (Qdrant cannot revoke one token)" % (tenant.id, tenant.collection))
         return change, ops
 
-    def apply(self, tenant, ops):
-        for kind, arg in ops:
-            if kind == "create":
-                self._ok("PUT", "/collections/%s" % quote(tenant.collection),
-                         {"vectors": {"size": arg["size"], "distance": arg["distance"]}})
-            elif kind == "delete":
-                self._ok("DELETE", "/collections/%s" % quote(tenant.collection), allow=(200, 404))
+    def apply(self, batch):
+        for tenant, ops, dummy in batch:
+            for kind, arg in ops:
+                if kind == "create":
+                    self._ok("PUT", "/collections/%s" % quote(tenant.collection),
+                             {"vectors": {"size": arg["size"], "distance": arg["distance"]}})
+                elif kind == "delete":
+                    self._ok("DELETE", "/collections/%s" % quote(tenant.collection), allow=(200, 404))
+        return {}
 
     def discover(self):
         found = {}

@@ -37,8 +37,9 @@ import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
 
+from ansible_collections.selfhosted_ai.stack.plugins.module_utils._tenant_backend import PENDING, Op, Phase, TenantBackend
 from ansible_collections.selfhosted_ai.stack.plugins.module_utils._tenant_common import (
-    BackendError, Change, TenantInputError, tenant_id_from_prefixed)
+    Change, TenantInputError, generate_access_key, tenant_id_from_prefixed)
 
 try:
     import boto3
@@ -429,30 +430,42 @@ class SeaweedShellBatchAdmin(_WeedShell, S3IdentityAdmin):
         return errors
 
 
-class S3TenantBackend(object):
+class S3TenantBackend(TenantBackend):
+    """Planned first: when the server makes the keys (phase MAKES_CREDENTIALS), each tenant's S3 side
+    is applied on its own and its key goes to Vault right after; when the module makes them
+    (``admin_api: seaweedfs_shell``), they are in Vault before the one shell batch runs."""
+
     name = "s3"
-    credential_keys = ("s3_access_key", "s3_secret_key")
+    argument_spec = S3_SPEC
+    library = "boto3"
+    library_error = BOTO3_IMPORT_ERROR
+    order = 10
+    _KEYS = ("s3_access_key", "s3_secret_key")
 
     def __init__(self, options):
-        self.options = options
+        super(S3TenantBackend, self).__init__(options)
         self.s3 = None
         self.admin = None
-        self.warnings = []
         self._buckets = None
         self._identities = None
         self._client_args = None
+
+    @classmethod
+    def keeps_credentials(cls, options):
+        return True
 
     @property
     def address(self):
         return self.options["endpoint_url"]
 
-    def _fail(self, message):
-        return BackendError(self.name, self.address, message)
-
     @property
     def keys_made_by_server(self):
         """False when the module makes the keys (they then reach Vault before the server)."""
         return self.admin.keys_made_by_server
+
+    @property
+    def phase(self):
+        return Phase.MAKES_CREDENTIALS if self.keys_made_by_server else Phase.USES_CREDENTIALS
 
     def validate(self, tenants):
         del tenants  # the options alone decide
@@ -512,6 +525,16 @@ class S3TenantBackend(object):
         return {"bucket": current.get("bucket", False), "identity": identity}
 
     # ------------------------------------------------------------------ plan
+    def fill_credentials(self, tenant, wanted):
+        wanted["s3_bucket"] = tenant.bucket
+        if not self.keys_made_by_server and not (wanted.get("s3_access_key") and wanted.get("s3_secret_key")):
+            wanted["s3_access_key"], wanted["s3_secret_key"] = generate_access_key()
+
+    def pending_credentials(self, tenant, ops):
+        if self.keys_made_by_server and any(op.kind == "create_key" for op in ops):
+            return dict((key, PENDING) for key in self._KEYS)
+        return {}
+
     def plan(self, tenant, current, creds):
         change = Change()
         change.before = self.public_view(tenant, current)
@@ -519,10 +542,10 @@ class S3TenantBackend(object):
         ident = current["identity"]
         if tenant.present:
             if not current["bucket"]:
-                ops.append(("create_bucket", None))
+                ops.append(Op("create_bucket"))
                 change.add("create bucket %s" % tenant.bucket)
             if ident is None:
-                ops.append(("create_user", None))
+                ops.append(Op("create_user"))
                 change.add("create identity %s" % tenant.s3_user)
             known = creds.get("s3_access_key")
             keys = ident["access_keys"] if ident else []
@@ -531,24 +554,24 @@ class S3TenantBackend(object):
             else:
                 stale = list(keys)
                 # the server makes the key, or the module made it (known, kept in Vault first)
-                ops.append(("create_key", None if self.keys_made_by_server else known))
+                ops.append(Op("create_key", None if self.keys_made_by_server else known))
                 if not self.keys_made_by_server:
                     self._check_shell_words(tenant, creds)
                 change.add("create access key for %s (secret stored in Vault)" % tenant.s3_user)
             for key_id in stale:
-                ops.append(("delete_key", key_id))
+                ops.append(Op("delete_key", key_id))
                 change.add("delete access key %s of %s (no secret on record)" % (key_id, tenant.s3_user))
             if ident is None or ident["policy"] != self.admin.grant(tenant.bucket):
-                ops.append(("put_policy", tenant.bucket))
+                ops.append(Op("put_policy", tenant.bucket))
                 change.add("set policy of %s to bucket %s only" % (tenant.s3_user, tenant.bucket))
             change.after = {"bucket": True, "identity": {"access_keys": 1, "policy": "bucket-only"}}
         else:
             if ident is not None:
-                ops.append(("delete_user", None))
+                ops.append(Op("delete_user"))
                 change.add("delete identity %s, its keys and policy" % tenant.s3_user)
             bucket = current["bucket"]
             if tenant.purge and bucket:
-                ops.append(("purge_bucket", None))
+                ops.append(Op("purge_bucket"))
                 change.add("delete bucket %s and its objects" % tenant.bucket)
                 bucket = False
             change.after = {"bucket": bucket, "identity": None}
@@ -563,10 +586,22 @@ class S3TenantBackend(object):
                                  "s3_secret_key from its Vault record to have new ones made" % (name, tenant.id))
 
     # ------------------------------------------------------------------ act
-    def apply_batch(self, items):
+    def apply(self, batch):
+        """The shell batch (the keys are in Vault already), or each tenant's ops through the
+        per-identity admin; returns the keys the server made, by tenant id."""
+        if not self.keys_made_by_server:
+            self._apply_shell_batch(batch)
+            return {}
+        made = {}
+        for tenant, ops, dummy in batch:
+            if ops:
+                made[tenant.id] = self._apply_tenant(tenant, ops)
+        return made
+
+    def _apply_shell_batch(self, items):
         """``admin_api: seaweedfs_shell``: every tenant's bucket and identity in one admin shell batch.
 
-        ``items``: (tenant, ops, credentials) for every tenant; the keys are already in Vault. The
+        ``items``: TenantWork for every tenant; the keys are already in Vault. The
         result is read back (the shell goes on after a failed line), new keys are waited for until
         the gateway accepts them, then purged buckets are emptied and deleted with the S3 API.
         """
@@ -574,7 +609,7 @@ class S3TenantBackend(object):
         lines, hidden = [], []
         try:
             for tenant, ops, creds in work:
-                identity_ops = [op for op in ops if op[0] != "purge_bucket"]
+                identity_ops = [op for op in ops if op.kind != "purge_bucket"]
                 current = self._identities.get(tenant.s3_user) or {}
                 lines.extend(self.admin.batch_lines(tenant.s3_user, tenant.bucket, identity_ops, current.get("policy"),
                                                     creds.get("s3_access_key"), creds.get("s3_secret_key")))
@@ -621,7 +656,7 @@ class S3TenantBackend(object):
     def _wait_for_new_keys(self, work, timeout=30):
         """The gateway loads identities from the filer a moment after the shell wrote them: wait until
         it accepts the last new key, so the tenant's apps can use theirs when the module returns."""
-        new = [(tenant, creds) for tenant, ops, creds in work if tenant.present and any(op[0] == "create_key" for op in ops)]
+        new = [(tenant, creds) for tenant, ops, creds in work if tenant.present and any(op.kind == "create_key" for op in ops)]
         if not new:
             return
         tenant, creds = new[-1]
@@ -639,8 +674,8 @@ class S3TenantBackend(object):
                                      % (tenant.id, timeout, _error_code(exc) or exc.__class__.__name__))
                 time.sleep(0.2)
 
-    def apply(self, tenant, ops):
-        """Apply; returns {"s3_access_key": ..., "s3_secret_key": ...} when a key was made."""
+    def _apply_tenant(self, tenant, ops):
+        """One tenant's ops; returns {"s3_access_key": ..., "s3_secret_key": ...} when a key was made."""
         made = {}
         try:
             for kind, arg in ops:
@@ -674,12 +709,6 @@ class S3TenantBackend(object):
             if keys:
                 self.s3.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
         self.s3.delete_bucket(Bucket=bucket)
-
-    def object_count(self, bucket, limit=1000):
-        try:
-            return self.s3.list_objects_v2(Bucket=bucket, MaxKeys=limit).get("KeyCount", 0)
-        except botocore.exceptions.ClientError:
-            return None
 
     # ------------------------------------------------------------------ info
     def discover(self):

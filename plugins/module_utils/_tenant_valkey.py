@@ -26,7 +26,9 @@ import os
 import tempfile
 import traceback
 
-from ansible_collections.selfhosted_ai.stack.plugins.module_utils._tenant_common import BackendError, Change, tenant_id_from_prefixed
+from ansible_collections.selfhosted_ai.stack.plugins.module_utils._tenant_backend import Op, TenantBackend
+from ansible_collections.selfhosted_ai.stack.plugins.module_utils._tenant_common import (
+    BackendError, Change, generate_password, tenant_id_from_prefixed)
 
 try:
     import redis
@@ -115,14 +117,16 @@ def _replace_file(path, text):
         raise
 
 
-class ValkeyTenantBackend(object):
+class ValkeyTenantBackend(TenantBackend):
     name = "valkey"
-    credential_keys = ("valkey_password",)
+    argument_spec = VALKEY_SPEC
+    library = "redis"
+    library_error = REDIS_IMPORT_ERROR
+    order = 30
 
     def __init__(self, options):
-        self.options = options
+        super(ValkeyTenantBackend, self).__init__(options)
         self.client = None
-        self.warnings = []
         for rule in options["command_rules"]:
             if not rule or any(c.isspace() for c in rule) or rule[0] not in "+-":
                 raise BackendError(self.name, self.address, "command rule %r must be one ACL token starting with + or - "
@@ -134,12 +138,13 @@ class ValkeyTenantBackend(object):
             self.warnings.append("valkey layout db_number: a database number is NOT a security boundary (ACLs cannot "
                                  "restrict SELECT); tenants are isolated by their ACL key prefix only")
 
+    @classmethod
+    def keeps_credentials(cls, options):
+        return True
+
     @property
     def address(self):
         return "%s:%s" % (self.options["host"], self.options["port"])
-
-    def _fail(self, message):
-        return BackendError(self.name, self.address, message)
 
     def connect(self):
         kwargs = dict(host=self.options["host"], port=self.options["port"], password=self.options.get("password"),
@@ -215,8 +220,7 @@ class ValkeyTenantBackend(object):
             return raw.items()
         return zip(raw[0::2], raw[1::2])
 
-    @staticmethod
-    def public_view(current):
+    def public_view(self, tenant, current):
         user = current.get("user")
         if user is None:
             return {"user": None}
@@ -225,6 +229,15 @@ class ValkeyTenantBackend(object):
         return {"user": view}
 
     # ------------------------------------------------------------------ plan
+    def fill_credentials(self, tenant, wanted):
+        wanted.setdefault("valkey_user", tenant.valkey_user)
+        wanted["valkey_key_prefix"] = tenant.key_prefix
+        if not wanted.get("valkey_password"):
+            wanted["valkey_password"] = generate_password()
+        db_map = self.options.get("db_numbers") or {}
+        if self.options.get("layout") == "db_number" and tenant.id in db_map:
+            wanted["valkey_db"] = str(db_map[tenant.id])
+
     def desired_user(self, tenant, password):
         return {"enabled": True, "passwords": [password_hash(password)], "keys": ["~%s*" % tenant.key_prefix],
                 "channels": ["&%s*" % tenant.key_prefix], "commands": list(self.options["command_rules"]), "selectors": 0}
@@ -232,7 +245,7 @@ class ValkeyTenantBackend(object):
     def plan(self, tenant, current, creds):
         change = Change()
         user = current["user"]
-        change.before = self.public_view(current)
+        change.before = self.public_view(tenant, current)
         ops = []
         if tenant.present:
             want = self.desired_user(tenant, creds["valkey_password"])
@@ -243,32 +256,23 @@ class ValkeyTenantBackend(object):
                     if user[field] != want[field]:
                         change.add("update ACL user %s: %s" % (tenant.valkey_user, field))
             if change.changed:
-                ops.append(("setuser", ["reset", "on", "#" + want["passwords"][0], want["keys"][0], want["channels"][0]]
-                            + list(self.options["command_rules"])))
+                ops.append(Op("setuser", ["reset", "on", "#" + want["passwords"][0], want["keys"][0], want["channels"][0]]
+                              + list(self.options["command_rules"])))
             elif "persisted" in current and current["persisted"]["file"] != current["persisted"]["live"]:
-                ops.append(("persist", None))
+                ops.append(Op("persist"))
                 change.add("write ACL user %s to %s" % (tenant.valkey_user, self.options["aclfile"]))
-            change.after = self.public_view({"user": want})
+            change.after = self.public_view(tenant, {"user": want})
         else:
             if user is not None:
-                ops.append(("deluser", None))
+                ops.append(Op("deluser"))
                 change.add("delete ACL user %s (disconnects its clients)" % tenant.valkey_user)
             elif "persisted" in current and current["persisted"]["file"] is not None:
-                ops.append(("persist", None))
+                ops.append(Op("persist"))
                 change.add("remove ACL user %s from %s" % (tenant.valkey_user, self.options["aclfile"]))
             if tenant.purge:
-                ops.append(("purge", None))
+                ops.append(Op("purge"))
             change.after = {"user": None}
         return change, ops
-
-    def count_keys(self, tenant, limit=None):
-        """Number of keys with the tenant prefix (SCAN, bounded by ``limit``)."""
-        count = 0
-        for dummy in self.client.scan_iter(match=self._match(tenant), count=1000):
-            count += 1
-            if limit and count >= limit:
-                break
-        return count
 
     @staticmethod
     def _match(tenant):
@@ -276,13 +280,13 @@ class ValkeyTenantBackend(object):
         return "%s*" % tenant.key_prefix
 
     # ------------------------------------------------------------------ act
-    def apply_all(self, work):
-        """work: list of (tenant, ops). One pipeline for every ACL change, then purges."""
+    def apply(self, batch):
+        """One pipeline for every tenant's ACL change, then purges, then persistence."""
         try:
             pipe = self.client.pipeline(transaction=False)
             queued = 0
             purges = []
-            for tenant, ops in work:
+            for tenant, ops, dummy in batch:
                 for kind, args in ops:
                     if kind == "setuser":
                         pipe.execute_command("ACL SETUSER", tenant.valkey_user, *args)
@@ -297,13 +301,14 @@ class ValkeyTenantBackend(object):
             for tenant in purges:
                 self._purge(tenant)
             if self.options["persist"] == "file":
-                touched = [tenant for tenant, ops in work if any(kind in ("setuser", "deluser", "persist") for kind, dummy in ops)]
+                touched = [work.tenant for work in batch if any(op.kind in ("setuser", "deluser", "persist") for op in work.ops)]
                 if touched:
                     self._persist_file(touched)
             elif queued:
                 self._persist()
         except redis.RedisError as exc:
             raise self._fail(str(exc))
+        return {}
 
     def _persist_file(self, tenants):
         """Write the live lines of these tenants' users into the aclfile; every other line stays as it is."""

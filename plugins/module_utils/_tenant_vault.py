@@ -22,11 +22,9 @@ lookup). Per tenant, on a KV version 2 mount (default ``secret``):
   are found with ``identity/lookup/entity`` (alias name and accessor), one POST per tenant role;
   a token whose entity has no such alias reaches nothing.
 
-The module writes no ACL policy: per-tenant policies ``tenant-<id>`` of earlier releases are
-deleted (migration). Entities ``tenant-<id>`` of the previous layout (metadata, alias attached
-with ``canonical_id``) keep the alias, which gets its custom_metadata; ``absent`` deletes such an
-entity by name, otherwise the alias only (the fresh entity, left without alias or policy, stays:
-the module has no right on entities by id). docs/tenants.md lists its token's rights.
+The module writes no ACL policy and no entity; ``absent`` deletes the alias (the entity OpenBao
+made, left without alias or policy, stays: the module has no right on entities).
+docs/tenants.md lists its token's rights.
 """
 
 from __future__ import annotations
@@ -36,11 +34,11 @@ import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+from ansible_collections.selfhosted_ai.stack.plugins.module_utils._tenant_backend import (
+    WRITE_CREDENTIALS, CredentialStore, Op, Phase, TenantBackend)
 from ansible_collections.selfhosted_ai.stack.plugins.module_utils._tenant_common import BackendError, Change, tenant_id_from_prefixed
 from ansible_collections.selfhosted_ai.stack.plugins.module_utils._vault import (
-    VAULT_ARGUMENT_SPEC, VaultConnection, VaultError)
-# Re-exported: _tenant_engine checks every backend module for its library the same way.
-from ansible_collections.selfhosted_ai.stack.plugins.module_utils._vault import HAS_HVAC, HVAC_IMPORT_ERROR  # pylint: disable=unused-import
+    HVAC_IMPORT_ERROR, VAULT_ARGUMENT_SPEC, VaultConnection, VaultError)
 
 try:
     import hvac.exceptions
@@ -78,14 +76,21 @@ def _ttl_seconds(value):
     raise ValueError("bad duration %r (use e.g. 3600, 30m, 1h, 2d)" % value)
 
 
-class VaultTenantBackend(object):
+class VaultTenantBackend(TenantBackend, CredentialStore):
+    """The credential store; planned last (it keeps what the others want) and applied last (roles
+    and aliases grant access once everything exists)."""
+
     name = "vault"
+    argument_spec = VAULT_SPEC
+    library = "hvac"
+    library_error = HVAC_IMPORT_ERROR
+    order = 90
+    phase = Phase.GRANTS_ACCESS
 
     def __init__(self, options):
-        self.options = options
+        super(VaultTenantBackend, self).__init__(options)
         self.conn = VaultConnection.from_params(options)
         self.client = None
-        self.warnings = []
         self.mount = options["mount"].strip("/")
         self.prefix = options["path_prefix"].strip("/")
         self.auth_mount = options["approle_auth_mount"].strip("/")
@@ -107,9 +112,6 @@ class VaultTenantBackend(object):
     def address(self):
         return self.conn.url or "(no url)"
 
-    def _fail(self, message):
-        return BackendError(self.name, self.address, message)
-
     def connect(self):
         try:
             self.client = self.conn.client()
@@ -129,6 +131,12 @@ class VaultTenantBackend(object):
 
     def credentials_path(self, tenant_id):
         return "%s/%s/%s" % (self.prefix, tenant_id, CREDENTIALS)
+
+    def credentials_location(self, tenant):
+        return "%s/%s" % (self.mount, self.credentials_path(tenant.id))
+
+    def stored_credentials(self, current):
+        return dict(current["credentials"] or {}), current["credentials_version"]
 
     def policy_template(self):
         """The templated segment naming the tenant: custom_metadata of the token entity's AppRole alias."""
@@ -211,7 +219,7 @@ class VaultTenantBackend(object):
                     alias = self._lookup_alias(client, role_id)
         return role, role_id, alias
 
-    def _read_one(self, local, tenant, policies, roles, with_secrets):
+    def _read_one(self, local, tenant, roles, with_secrets):
         conn = self._thread_conn(local)
         client = conn.client()
         data, version = None, 0
@@ -223,12 +231,12 @@ class VaultTenantBackend(object):
         if not tenant.present and tenant.purge:
             raw = self._call("listing secrets", client.adapter.list, "/v1/%s/metadata/%s/%s" % (self.mount, self.prefix, tenant.id))
             stored = ((raw or {}).get("data") or {}).get("keys") or []
-        return {"credentials": data, "credentials_version": version, "legacy_policy": tenant.vault_name in policies,
+        return {"credentials": data, "credentials_version": version,
                 "role": role, "role_id": role_id, "alias": alias, "secrets": stored}
 
-    def _read_tenant_policy(self, policies):
+    def _read_tenant_policy(self):
         """State of the templated policy the openbao role writes: ok, missing, or other (grants elsewhere)."""
-        if self.tenant_policy not in policies:
+        if self.tenant_policy not in self._list("/v1/sys/policies/acl"):
             return "missing"
         raw = self._call("reading policy %s" % self.tenant_policy, self.client.adapter.get,
                          "/v1/sys/policies/acl/%s" % self.tenant_policy)
@@ -236,19 +244,18 @@ class VaultTenantBackend(object):
         return "ok" if self.policy_path_pattern().search(text) else "other"
 
     def read(self, tenants):
-        """Bulk where Vault allows it: one LIST each of policies, roles and tenant folders, one GET of
-        the templated policy, then only the calls for what exists (role, role_id, alias lookup),
-        several at a time (one client per worker thread)."""
+        """Bulk where Vault allows it: one LIST each of roles and tenant folders (and, with tenants
+        present, one LIST of policies and one GET of the templated policy), then only the calls for
+        what exists (role, role_id, alias lookup), several at a time (one client per worker thread)."""
         if self.options["approle"] and not self._approle_enabled and any(t.present for t in tenants):
             raise self._fail("auth method %s/ is not enabled: the templated policy %s names its accessor, so enable it and "
                              "write the policy first (the openbao role does both; docs/tenants.md)"
                              % (self.auth_mount, self.tenant_policy))
-        policies = set(self._list("/v1/sys/policies/acl"))
         roles = set(self._list("/v1/auth/%s/role" % self.auth_mount)) if self._approle_enabled else set()
         folders = self._list_or_none("/v1/%s/metadata/%s" % (self.mount, self.prefix))
         with_secrets = None if folders is None else set(key.rstrip("/") for key in folders)
         if self.options["approle"] and any(t.present for t in tenants):
-            self._policy_state = self._read_tenant_policy(policies)
+            self._policy_state = self._read_tenant_policy()
             if self._policy_state != "ok":
                 wanted = "%s/data/%s/%s/*" % (self.mount, self.prefix, self.policy_template())
                 raise self._fail(
@@ -258,9 +265,9 @@ class VaultTenantBackend(object):
                        wanted))
         local = threading.local()
         if len(tenants) < 2:
-            return dict((t.id, self._read_one(local, t, policies, roles, with_secrets)) for t in tenants)
+            return dict((t.id, self._read_one(local, t, roles, with_secrets)) for t in tenants)
         with ThreadPoolExecutor(max_workers=min(_READ_WORKERS, len(tenants))) as pool:
-            found = list(pool.map(lambda t: self._read_one(local, t, policies, roles, with_secrets), tenants))
+            found = list(pool.map(lambda t: self._read_one(local, t, roles, with_secrets), tenants))
         return dict((t.id, item) for t, item in zip(tenants, found))
 
     @staticmethod
@@ -279,15 +286,14 @@ class VaultTenantBackend(object):
         return (alias is not None and alias["custom_metadata"] == {METADATA_KEY: tenant_id}
                 and not alias["entity_disabled"] and self._alias_shared(alias) is None)
 
-    def public_view(self, current, tenant):
+    def public_view(self, tenant, current):
         """policy: the role is bound to the templated policy alone and its alias names the tenant
         (bare entity); entity: the role's alias (and so the entity its logins resolve to) exists."""
         role, alias = current.get("role"), current.get("alias")
         return {"credentials": sorted((current.get("credentials") or {}).keys()) or None,
                 "policy": role is not None and self._role_policies(role) == [self.tenant_policy] and self._alias_ok(alias, tenant.id),
                 "approle": role is not None,
-                "entity": alias is not None,
-                "legacy_policy": bool(current.get("legacy_policy"))}
+                "entity": alias is not None}
 
     # ------------------------------------------------------------------ plan
     @staticmethod
@@ -301,25 +307,25 @@ class VaultTenantBackend(object):
                 and int(role.get("token_ttl") or 0) == self.ttl and int(role.get("token_max_ttl") or 0) == self.max_ttl
                 and bool(role.get("bind_secret_id", True)))
 
-    def _drop_alias(self, tenant, alias, why):
-        """ops removing the alias: its whole entity when it is tenant-<id> of the previous layout (the alias goes with it)."""
-        if alias["entity_name"] == tenant.vault_name:
-            return ("delete_entity", None), "delete entity %s of the previous layout and its alias%s" % (tenant.vault_name, why)
-        return ("delete_alias", alias["id"]), "delete the entity alias of approle role %s%s" % (tenant.vault_name, why)
+    @staticmethod
+    def _drop_alias(tenant, alias, why):
+        """The op removing the alias, and its description."""
+        return Op("delete_alias", alias["id"]), "delete the entity alias of approle role %s%s" % (tenant.vault_name, why)
 
-    def plan(self, tenant, current, wanted_creds, creds_will_change):
-        """wanted_creds: the credentials dict to store (values may be placeholders in check mode)."""
+    def plan(self, tenant, current, creds):
+        """creds: the credentials to store (PENDING where the S3 server makes them at apply time)."""
         change = Change()
-        change.before = self.public_view(current, tenant)
+        change.before = self.public_view(tenant, current)
         ops = []
         alias = current.get("alias")
+        wanted_creds = dict(creds)
         if tenant.present:
-            if creds_will_change:
-                ops.append(("write_credentials", None))
+            if wanted_creds != (current["credentials"] or {}):
+                ops.append(Op(WRITE_CREDENTIALS))
                 change.add("store credentials %s at %s/%s" % (", ".join(sorted(wanted_creds)), self.mount, self.credentials_path(tenant.id)))
             if self.options["approle"]:
                 if not self._role_matches(current["role"]):
-                    ops.append(("role", None))
+                    ops.append(Op("role"))
                     change.add("%s approle role %s bound to policy %s" % ("update" if current["role"] else "create",
                                                                           tenant.vault_name, self.tenant_policy))
                 if alias is not None and alias["entity_disabled"]:
@@ -333,37 +339,29 @@ class VaultTenantBackend(object):
                     change.add(text)
                     alias = None
                 if alias is None or alias["custom_metadata"] != self.wanted_metadata(tenant):
-                    ops.append(("alias", None))
+                    ops.append(Op("alias"))
                     change.add("%s the entity alias of approle role %s with custom_metadata %s=%s%s"
                                % ("update" if alias else "create", tenant.vault_name, METADATA_KEY, tenant.id,
                                   "" if alias else " (OpenBao makes a new entity for it)"))
-            if current.get("legacy_policy"):
-                ops.append(("delete_policy", None))
-                change.add("delete per-tenant policy %s of an earlier release (access now comes from %s)"
-                           % (tenant.vault_name, self.tenant_policy))
             approle = bool(self.options["approle"]) or current["role"] is not None
             change.after = {"credentials": sorted(wanted_creds) or None,
                             "policy": True if self.options["approle"] else change.before["policy"],
-                            "approle": approle, "entity": True if self.options["approle"] else change.before["entity"],
-                            "legacy_policy": False}
+                            "approle": approle, "entity": True if self.options["approle"] else change.before["entity"]}
         else:
             if alias is not None:  # before the role: without it the alias could not be found again
                 op, text = self._drop_alias(tenant, alias, " (logins of that role lose access)")
                 ops.append(op)
                 change.add(text)
             if current["role"] is not None:
-                ops.append(("delete_role", None))
+                ops.append(Op("delete_role"))
                 change.add("delete approle role %s (its secret_ids stop working)" % tenant.vault_name)
-            if current.get("legacy_policy"):
-                ops.append(("delete_policy", None))
-                change.add("delete per-tenant policy %s of an earlier release" % tenant.vault_name)
             creds = current["credentials"]
             if tenant.purge and (creds is not None or current.get("secrets")):
-                ops.append(("purge", None))
+                ops.append(Op("purge"))
                 change.add("delete every secret under %s/%s/%s/" % (self.mount, self.prefix, tenant.id))
                 creds = None
             change.after = {"credentials": sorted(creds or {}) or None, "policy": False, "approle": False,
-                            "entity": False, "legacy_policy": False}
+                            "entity": False}
         return change, ops
 
     # ------------------------------------------------------------------ act
@@ -387,9 +385,14 @@ class VaultTenantBackend(object):
             raise self._fail("no accessor for auth method %s/" % self.auth_mount)
         return self._approle_accessor
 
-    def apply(self, tenant, ops):
-        """Role, then its alias (a deleted one first), then the old per-tenant policy goes; for absent
-        the alias goes before the role."""
+    def apply(self, batch):
+        """Per tenant: role, then its alias (a deleted one first); for absent the alias goes before the
+        role. The engine wrote the credentials before the other backends applied."""
+        for work in batch:
+            self._apply_tenant(work.tenant, work.ops)
+        return {}
+
+    def _apply_tenant(self, tenant, ops):
         for kind, data in ops:
             if kind == "role":
                 # token_policies as a string: the provisioner's policy allows exactly this value (allowed_parameters)
@@ -406,10 +409,6 @@ class VaultTenantBackend(object):
                 self._call("deleting entity alias", self.client.adapter.delete, "/v1/identity/entity-alias/id/%s" % data)
             elif kind == "delete_role":
                 self._call("deleting approle role", self.client.adapter.delete, "/v1/auth/%s/role/%s" % (self.auth_mount, tenant.vault_name))
-            elif kind == "delete_entity":
-                self._call("deleting entity", self.client.adapter.delete, "/v1/identity/entity/name/%s" % tenant.vault_name)
-            elif kind == "delete_policy":
-                self._call("deleting policy", self.client.adapter.delete, "/v1/sys/policies/acl/%s" % tenant.vault_name)
             elif kind == "purge":
                 self._purge("%s/%s" % (self.prefix, tenant.id))
 
@@ -429,17 +428,13 @@ class VaultTenantBackend(object):
 
     # ------------------------------------------------------------------ info
     def discover(self):
-        """Tenant folders, AppRole roles and old per-tenant policies by their names; then, for each
+        """Tenant folders and AppRole roles by their names; then, for each
         tenant with a role, the role, its role_id and its alias's entity (several at a time)."""
         found = {}
         for key in self._list("/v1/%s/metadata/%s" % (self.mount, self.prefix)):
             tenant_id = tenant_id_from_prefixed("tenant_" + key.rstrip("/"), "tenant_")
             if tenant_id:
                 found.setdefault(tenant_id, {})["secrets_path"] = "%s/%s/%s/" % (self.mount, self.prefix, tenant_id)
-        for name in self._list("/v1/sys/policies/acl"):
-            tenant_id = tenant_id_from_prefixed(name, "tenant-", sep="-")
-            if tenant_id:
-                found.setdefault(tenant_id, {})["legacy_policy"] = name
         roles = set()
         if self._approle_enabled:
             for name in self._list("/v1/auth/%s/role" % self.auth_mount):

@@ -3,9 +3,6 @@
 # Copyright (c) selfhosted_ai.stack contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type
-
 DOCUMENTATION = r'''
 module: tenant
 short_description: Give each tenant its own isolated slice of PostgreSQL, Valkey, S3, Vault, Qdrant and Neo4j
@@ -22,7 +19,7 @@ description:
   - Every generated credential (passwords, S3 keys, Qdrant token) is stored in Vault/OpenBao at
     C(<mount>/<path_prefix>/<id>/credentials) before any server uses it, reused on every later run, and never returned.
   - The module writes no Vault ACL policy (O(vault.tenant_policy) comes from the openbao role or the Vault's
-    administrator) and deletes the per-tenant policies C(tenant-<id>) of earlier releases.
+    administrator) and no entity.
   - V(absent) revokes every access (role without LOGIN, ACL user deleted, S3 identity and keys deleted, Vault alias
     and AppRole deleted) and keeps the data (databases, keys, buckets, collections, secrets) unless O(tenants[].purge=true).
   - All input is validated before any backend is contacted; every backend is connected and read before any is changed.

@@ -3,9 +3,6 @@
 # Copyright (c) selfhosted_ai.stack contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type
-
 DOCUMENTATION = r'''
 module: tenant_info
 short_description: Report the tenants found in each backend and what exists for each
@@ -15,10 +12,9 @@ description:
     M(selfhosted_ai.stack.tenant) gives them (C(tenant_<id>), C(tenant-<id>), C(<path_prefix>/<id>/)).
   - Reads only; one connection per backend. Returns no secret.
   - "Vault: C(approle) the role C(tenant-<id>), C(token_policies) its policies, C(entity) the name of the entity its
-    logins resolve to (one Vault made for the role's alias, or C(tenant-<id>) of the first layout), C(entity_tenant)
-    the alias's custom_metadata C(tenant), C(entity_alias) whether that alias is as the tenant module makes it
-    (custom_metadata, entity without policies, groups or other aliases), C(policy) the templated policy when all of
-    it is in place, C(legacy_policy) an old per-tenant policy still there."
+    logins resolve to (the one Vault made for the role's alias), C(entity_tenant) the alias's custom_metadata
+    C(tenant), C(entity_alias) whether that alias is as the tenant module makes it (custom_metadata, entity without
+    policies, groups or other aliases), C(policy) the templated policy when all of it is in place."
 author:
   - selfhosted_ai.stack maintainers (@selfhosted-ai)
 extends_documentation_fragment:

@@ -4,13 +4,12 @@
 
 The provisioner's AppRole and policy are made as the openbao role makes them, from the role's own policy text
 (openbao_role.py renders roles/openbao/vars/main.yml). It must be refused (403) every way to more rights than
-provisioning tenants: writing any ACL policy, binding a tenant-* AppRole to another policy, writing any entity
-or group, naming an entity for an alias (``canonical_id``, on create and on update by id), enabling auth methods
-or engines. An alias it makes for a tenant role lands on a fresh entity, never on one with policies. Tenant
+provisioning tenants: writing or deleting any ACL policy, binding a tenant-* AppRole to another policy, writing
+or deleting any entity or group, naming an entity for an alias (``canonical_id``, on create and on update by id),
+enabling auth methods or engines. An alias it makes for a tenant role lands on a fresh entity, never on one with policies. Tenant
 tokens (templated policy, custom_metadata of the AppRole alias) must be refused other tenants' secrets and the
 playbooks' secrets; a token whose alias lacks or misuses the custom_metadata reaches nothing. Each legitimate
-operation the module needs is shown to work, and the previous layout (entity tenant-<id>, alias attached with
-canonical_id) is migrated.
+operation the module needs is shown to work.
 """
 
 from __future__ import annotations
@@ -221,7 +220,7 @@ def test_alias_made_by_the_provisioner_never_lands_on_an_entity_with_policies(ba
 
 
 def test_module_moves_an_alias_off_an_entity_with_policies(bao, stack, privileged):
-    """An alias put on the operator's entity (as the previous layout's canonical_id allowed) is deleted and made again."""
+    """An alias put on the operator's entity (by an administrator's canonical_id) is deleted and made again."""
     root, url = bao["root"], bao["url"]
     args = module_args(stack, [{"id": "sec_c", "apps": ["n8n"]}], ("vault",))
     assert run_tenant(args)["changed"] is True
@@ -244,36 +243,6 @@ def test_module_moves_an_alias_off_an_entity_with_policies(bao, stack, privilege
         assert _call(url, auth["client_token"], "GET", "secret/data/selfhosted_ai/postgres/superuser") == 403
     finally:
         run_tenant(module_args(stack, [{"id": "sec_c", "state": "absent", "purge": True}], ("vault",)))
-
-
-def test_previous_layout_is_migrated(bao, stack):
-    """ace8aba: entity tenant-<id> with metadata tenant=<id>, the alias attached to it with canonical_id."""
-    root = bao["root"]
-    args = module_args(stack, [{"id": "sec_m", "apps": ["n8n"]}], ("vault",))
-    assert run_tenant(args)["changed"] is True
-    try:
-        alias_id, fresh, dummy = _alias_of(bao, "tenant-sec-m")
-        root.adapter.delete("/v1/identity/entity/id/%s" % fresh)
-        root.adapter.post("/v1/identity/entity/name/tenant-sec-m", json={"metadata": {"tenant": "sec_m"}})
-        old = root.adapter.get("/v1/identity/entity/name/tenant-sec-m")["data"]["id"]
-        role_id = root.adapter.get("/v1/auth/approle/role/tenant-sec-m/role-id")["data"]["role_id"]
-        root.adapter.post("/v1/identity/entity-alias", json={"name": role_id, "mount_accessor": bao["accessor"], "canonical_id": old})
-        auth = _tenant_token(bao, "tenant-sec-m")
-        assert _call(bao["url"], auth["client_token"], "GET", "secret/metadata/tenants/sec_m/x") == 403  # no custom_metadata yet
-        check = run_tenant(args, check_mode=True)
-        actions = check["tenants"][0]["backends"]["vault"]["actions"]
-        assert len(actions) == 1 and actions[0].startswith("update the entity alias"), actions
-        assert run_tenant(args)["tenants"][0]["backends"]["vault"]["actions"] == actions
-        assert run_tenant(args)["changed"] is False
-        assert _alias_of(bao, "tenant-sec-m")[1:] == (old, {"tenant": "sec_m"})  # kept its entity: nothing deleted
-        root.secrets.kv.v2.create_or_update_secret(path="tenants/sec_m/x", secret={"k": "v"}, mount_point="secret")
-        assert _call(bao["url"], auth["client_token"], "GET", "secret/data/tenants/sec_m/x") == 200
-        gone = run_tenant(module_args(stack, [{"id": "sec_m", "state": "absent"}], ("vault",)))
-        assert any("delete entity tenant-sec-m" in a for a in gone["tenants"][0]["backends"]["vault"]["actions"])
-        names = (root.adapter.list("/v1/identity/entity/name") or {}).get("data", {}).get("keys", [])
-        assert "tenant-sec-m" not in names
-    finally:
-        run_tenant(module_args(stack, [{"id": "sec_m", "state": "absent", "purge": True}], ("vault",)))
 
 
 def test_other_aliases_custom_metadata_gives_nothing(bao):
@@ -303,11 +272,9 @@ def test_provisioner_cannot_write_sys(bao):
 def test_provisioner_legitimate_operations_work(bao):
     """What the module does: the same calls, with the provisioner's token."""
     url, token, root = bao["url"], bao["token"], bao["root"]
-    root.sys.create_or_update_policy(name="tenant-legacy", policy='path "secret/data/tenants/legacy/*" { capabilities = ["read"] }')
     assert _call(url, token, "GET", "sys/auth") == 200
     assert _call(url, token, "LIST", "sys/policies/acl") == 200
     assert _call(url, token, "GET", "sys/policies/acl/%s" % bao["policy"]) == 200
-    assert _call(url, token, "DELETE", "sys/policies/acl/tenant-legacy") == 204
     assert _call(url, token, "POST", "auth/approle/role/tenant-legit",
                  {"token_policies": bao["policy"], "token_ttl": 60, "token_max_ttl": 120, "bind_secret_id": True}) == 204
     assert _call(url, token, "GET", "auth/approle/role/tenant-legit/role-id") == 200
@@ -322,9 +289,25 @@ def test_provisioner_legitimate_operations_work(bao):
     assert _call(url, token, "POST", "identity/lookup/entity", lookup) == 200
     assert _call(url, token, "DELETE", "identity/entity-alias/id/%s" % alias_id) == 204
     root.adapter.delete("/v1/identity/entity/id/%s" % entity_id)
-    root.adapter.post("/v1/identity/entity/name/tenant-legit", json={"metadata": {"tenant": "legit"}})
-    assert _call(url, token, "DELETE", "identity/entity/name/tenant-legit") == 204
     assert _call(url, token, "DELETE", "auth/approle/role/tenant-legit") == 204
+
+
+def test_provisioner_cannot_delete_policies_or_entities(bao):
+    """It has no right on ACL policies but reading the templated one, and none on entities."""
+    url, token, root = bao["url"], bao["token"], bao["root"]
+    root.sys.create_or_update_policy(name="tenant-other", policy='path "secret/data/tenants/other/*" { capabilities = ["read"] }')
+    root.adapter.post("/v1/identity/entity/name/tenant-other", json={"metadata": {"tenant": "other"}})
+    try:
+        for name in ("tenant-other", bao["policy"], "selfhosted-ai-tenants", "selfhosted-ai-playbooks"):
+            assert _call(url, token, "DELETE", "sys/policies/acl/%s" % name) == 403, name
+            assert _call(url, token, "DELETE", "sys/policy/%s" % name) == 403, name
+        assert _call(url, token, "DELETE", "identity/entity/name/tenant-other") == 403
+        assert _call(url, token, "DELETE", "identity/entity/name/tenant-sec-a") == 403
+        assert "tenant-other" in root.adapter.list("/v1/sys/policies/acl")["data"]["keys"]
+        assert root.adapter.get("/v1/identity/entity/name/tenant-other")["data"]["metadata"] == {"tenant": "other"}
+    finally:
+        root.adapter.delete("/v1/identity/entity/name/tenant-other")
+        root.sys.delete_policy(name="tenant-other")
 
 
 def test_tenant_tokens_reach_their_own_secrets_only(bao):

@@ -47,3 +47,9 @@ def test_scram_verifier_roundtrip():
     assert scram_matches(verifier, "s3cret") is True
     assert scram_matches(verifier, "other") is False
     assert scram_matches("md5abc", "s3cret") is None
+
+
+@pytest.mark.parametrize("key", ["s3_max_bytes", "disk"])
+def test_quota_without_an_effect_is_refused(key):
+    with pytest.raises(TenantInputError, match="unknown quota"):
+        validate_tenants([{"id": "acme", "quotas": {key: 1}}])

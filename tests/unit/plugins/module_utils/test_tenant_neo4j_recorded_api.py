@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pytest
 
+from ansible_collections.selfhosted_ai.stack.plugins.module_utils._tenant_backend import TenantWork
 from ansible_collections.selfhosted_ai.stack.plugins.module_utils._tenant_common import BackendError, validate_tenants
 from ansible_collections.selfhosted_ai.stack.plugins.module_utils._tenant_neo4j import Neo4jTenantBackend
 
@@ -60,7 +61,7 @@ def test_community_anchor_node_and_constraint():
     assert backend.edition == "community"
     change, ops = backend.plan(tenants[0], backend.read(tenants)["acme"], {})
     assert change.actions == ["create constraint selfhosted_ai_tenant_id", "create anchor node (:Tenant {id: 'acme'})"]
-    backend.apply(tenants[0], ops)
+    backend.apply([TenantWork(tenants[0], ops, {})])
     merge = replay.bodies[-1]["statements"][0]
     assert merge["statement"].startswith("MERGE (t:Tenant {id: $id})")
     assert merge["parameters"] == {"id": "acme", "name": "ACME Corp"}
@@ -96,7 +97,7 @@ def test_enterprise_database_role_user_password_as_parameter():
     change, ops = backend.plan(tenants[0], backend.read(tenants)["acme_corp"], {"neo4j_password": "generated-pw"})
     assert change.actions == ["create database tenant-acme-corp", "create role tenant_acme_corp with access to tenant-acme-corp only",
                               "create user tenant_acme_corp", "grant role tenant_acme_corp to tenant_acme_corp"]
-    backend.apply(tenants[0], ops)
+    backend.apply([TenantWork(tenants[0], ops, {})])
     statements = [b["statements"][0] for b in replay.bodies[2:]]
     assert statements[0]["statement"] == "CREATE DATABASE `tenant-acme-corp` IF NOT EXISTS WAIT"
     create_user = [s for s in statements if s["statement"].startswith("CREATE USER")][0]

@@ -14,6 +14,7 @@ import json
 
 import pytest
 
+from ansible_collections.selfhosted_ai.stack.plugins.module_utils._tenant_backend import TenantWork
 from ansible_collections.selfhosted_ai.stack.plugins.module_utils._tenant_common import BackendError, validate_tenants
 from ansible_collections.selfhosted_ai.stack.plugins.module_utils._tenant_qdrant import (
     QdrantTenantBackend, jwt_decode, jwt_encode)
@@ -62,7 +63,7 @@ def test_create_collection_for_new_tenant_then_idempotent():
     state = backend.read(tenants)
     change, ops = backend.plan(tenants[0], state["acme"], {})
     assert change.actions == ["create collection tenant_acme (size 768, Cosine)"]
-    backend.apply(tenants[0], ops)
+    backend.apply([TenantWork(tenants[0], ops, {})])
     assert replay.calls[-1][2] == {"vectors": {"size": 768, "distance": "Cosine"}}
     assert not replay.script
 
@@ -101,7 +102,7 @@ def test_absent_keeps_collection_purge_deletes_it():
     backend.connect()
     change, ops = backend.plan(purge[0], backend.read(purge)["acme"], {})
     assert change.actions == ["delete collection tenant_acme"]
-    backend.apply(purge[0], ops)
+    backend.apply([TenantWork(purge[0], ops, {})])
     assert not replay.script
 
 

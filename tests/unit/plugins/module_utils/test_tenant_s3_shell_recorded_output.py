@@ -13,7 +13,7 @@ import json
 import pytest
 
 from ansible_collections.selfhosted_ai.stack.plugins.module_utils import _tenant_s3
-from ansible_collections.selfhosted_ai.stack.plugins.module_utils._tenant_common import validate_tenants
+from ansible_collections.selfhosted_ai.stack.plugins.module_utils._tenant_common import BackendError, validate_tenants
 
 SECRET = "DI7yRP48iKzFdqPMJmnjTePSeBLRHewZAOnXk3nm"
 
@@ -239,7 +239,7 @@ def test_batch_plan_uses_the_module_made_key_and_refuses_stored_keys_the_shell_c
     change, ops = backend.plan(widened, {"bucket": True, "identity": found["tenant-widened"]},
                                {"s3_access_key": "TWIDE", "s3_secret_key": "s"})
     assert ops == [("put_policy", "tenant-widened")] and change.before["identity"]["policy"] == "drifted"
-    with pytest.raises(_tenant_s3.BackendError, match="s3_secret_key stored for tenant new .*cannot take") as failure:
+    with pytest.raises(BackendError, match="s3_secret_key stored for tenant new .*cannot take") as failure:
         backend.plan(tenant, {"bucket": False, "identity": None}, {"s3_access_key": "TNEW", "s3_secret_key": "a b;rm"})
     assert "a b;rm" not in str(failure.value)
 

@@ -37,9 +37,9 @@ def _alias(metadata=None, entity_policies=(), groups=(), aliases=1, disabled=Fal
             "entity_aliases": aliases, "entity_disabled": disabled}
 
 
-def _current(role=True, alias=True, legacy=False, policies=None, **alias_args):
+def _current(role=True, alias=True, policies=None, **alias_args):
     return {
-        "credentials": {"postgres_password": "x"}, "credentials_version": 1, "legacy_policy": legacy,
+        "credentials": {"postgres_password": "x"}, "credentials_version": 1,
         "role": {"token_policies": policies or [POLICY], "token_ttl": 3600, "token_max_ttl": 14400,
                  "bind_secret_id": True} if role else None,
         "role_id": "rid" if role else None,
@@ -48,73 +48,59 @@ def _current(role=True, alias=True, legacy=False, policies=None, **alias_args):
     }
 
 
+# the credentials _current() holds: planning them again stores nothing
+STORED = {"postgres_password": "x"}
+
+
 def _kinds(ops):
     return [kind for kind, dummy in ops]
 
 
 def test_everything_in_place_plans_nothing():
-    change, ops = _backend().plan(_tenant(), _current(), {"postgres_password": "x"}, False)
+    change, ops = _backend().plan(_tenant(), _current(), STORED)
     assert ops == [] and not change.as_dict()["changed"]
     assert change.before == change.after
 
 
 def test_new_tenant_gets_role_and_alias_never_an_entity():
-    change, ops = _backend().plan(_tenant(), _current(role=False), {}, False)
+    change, ops = _backend().plan(_tenant(), _current(role=False), STORED)
     assert _kinds(ops) == ["role", "alias"]
     assert change.after["policy"] is True and change.before["policy"] is False
 
 
-def test_earlier_release_is_migrated():
-    """Role bound to its own policy tenant-acme, no alias, the old policy present."""
-    current = _current(alias=False, legacy=True, policies=["tenant-acme"])
-    dummy, ops = _backend().plan(_tenant(), current, {}, False)
-    assert _kinds(ops) == ["role", "alias", "delete_policy"]
-
-
-def test_previous_layout_entity_keeps_its_alias():
-    """ace8aba: entity tenant-acme (metadata, no policies) holding the alias without custom_metadata."""
-    current = _current(metadata={}, entity_name="tenant-acme")
-    change, ops = _backend().plan(_tenant(), current, {}, False)
-    assert _kinds(ops) == ["alias"] and "update" in change.as_dict()["actions"][0]
+def test_changed_credentials_are_written_first():
+    change, ops = _backend().plan(_tenant(), _current(), dict(STORED, valkey_password="y"))
+    assert _kinds(ops) == ["write_credentials"]
+    assert change.after["credentials"] == ["postgres_password", "valkey_password"]
 
 
 @pytest.mark.parametrize("metadata", [{}, {"tenant": "other"}, {"tenant": "acme", "extra": "1"}])
 def test_wrong_custom_metadata_is_rewritten(metadata):
-    dummy, ops = _backend().plan(_tenant(), _current(metadata=metadata), {}, False)
+    dummy, ops = _backend().plan(_tenant(), _current(metadata=metadata), STORED)
     assert _kinds(ops) == ["alias"]
 
 
 def test_missing_alias_is_added():
-    dummy, ops = _backend().plan(_tenant(), _current(alias=False), {}, False)
+    dummy, ops = _backend().plan(_tenant(), _current(alias=False), STORED)
     assert _kinds(ops) == ["alias"]
 
 
 @pytest.mark.parametrize("extra", [{"entity_policies": ["admin"]}, {"groups": ["gid"]}, {"aliases": 2}])
 def test_alias_on_an_entity_with_rights_moves_to_a_fresh_entity(extra):
-    change, ops = _backend().plan(_tenant(), _current(**extra), {}, False)
+    change, ops = _backend().plan(_tenant(), _current(**extra), STORED)
     assert ops == [("delete_alias", "aid"), ("alias", None)]
     assert change.before["policy"] is False and change.after["policy"] is True
 
 
-def test_previous_layout_entity_with_policies_is_deleted():
-    dummy, ops = _backend().plan(_tenant(), _current(entity_name="tenant-acme", groups=["g"]), {}, False)
-    assert ops == [("delete_entity", None), ("alias", None)]
-
-
 def test_disabled_entity_is_refused():
     with pytest.raises(BackendError):
-        _backend().plan(_tenant(), _current(disabled=True), {}, False)
+        _backend().plan(_tenant(), _current(disabled=True), STORED)
 
 
-def test_absent_deletes_alias_before_role_and_old_policy_keeps_data():
-    change, ops = _backend().plan(_tenant("absent"), _current(legacy=True), {}, False)
-    assert ops == [("delete_alias", "aid"), ("delete_role", None), ("delete_policy", None)]
+def test_absent_deletes_alias_before_role_keeps_data():
+    change, ops = _backend().plan(_tenant("absent"), _current(), STORED)
+    assert ops == [("delete_alias", "aid"), ("delete_role", None)]
     assert change.after["credentials"] == ["postgres_password"]
-
-
-def test_absent_deletes_the_previous_layout_entity_by_name():
-    dummy, ops = _backend().plan(_tenant("absent"), _current(entity_name="tenant-acme"), {}, False)
-    assert _kinds(ops) == ["delete_entity", "delete_role"]
 
 
 def test_bad_policy_name_is_refused():

@@ -52,12 +52,13 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: full
+    description: Reads the file and reports whether it would be written (and the resulting configuration), writing nothing.
   diff_mode:
     support: full
+    description: Shows the file before and after.
   idempotent:
     support: full
-  platform:
-    platforms: posix
+    description: A file that already holds the keys, compared as JSON, is left alone.
 notes:
   - The module validates the file as JSON only; Docker itself rejects unknown keys when it starts.
 """

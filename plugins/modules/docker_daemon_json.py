@@ -27,7 +27,9 @@ description:
   - The module does not restart Docker; notify a handler when it reports a change.
 options:
   path:
-    description: The daemon configuration file.
+    description:
+      - The daemon configuration file. Its directory must exist (Docker's packages create it); in check mode a
+        missing directory is reported as a change, since the installation before may only have been predicted.
     type: path
     default: /etc/docker/daemon.json
   settings:
@@ -202,11 +204,14 @@ def main():
     except DaemonJsonError as exc:
         module.fail_json(msg='%s. Nothing was changed; fix or remove the file, then rerun.' % exc, **result)
 
+    result.update(config=wanted, created=current is None)
     if not os.path.isdir(os.path.dirname(path) or '.'):
+        if module.check_mode:
+            # --check on a host where the Docker package is not installed yet (its install was only predicted).
+            result['changed'] = True
+            module.exit_json(**result)
         module.fail_json(msg='the directory of %s does not exist (is Docker installed?). Nothing was changed.' % path,
                          **result)
-
-    result.update(config=wanted, created=current is None)
     if current is None or wanted != current:
         result['changed'] = True
         after_text = render(wanted)

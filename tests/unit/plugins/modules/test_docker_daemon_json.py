@@ -97,6 +97,9 @@ def test_a_missing_directory_fails_before_writing(run_module, tmp_path):
     path = tmp_path / 'no-such-dir' / 'daemon.json'
     result = run_module(docker_daemon_json.main, {'path': str(path), 'settings': {'debug': True}})
     assert result.failed and 'does not exist' in result['msg'] and not path.parent.exists()
+    # In check mode the directory may be missing because Docker's installation was only predicted.
+    result = run_module(docker_daemon_json.main, {'path': str(path), 'settings': {'debug': True}}, check_mode=True)
+    assert not result.failed and result['changed'] and result['created'] and not path.parent.exists()
 
 
 def test_merge_settings_keep_the_other_entries_and_replace_their_own(run, daemon_json):

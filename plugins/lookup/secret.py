@@ -35,7 +35,11 @@ options:
     elements: str
     required: true
   backend:
-    description: Where secrets are stored.
+    description:
+      - Where secrets are stored. Set it once for the whole inventory with the variable
+        C(selfhosted_ai_secret_backend) in C(group_vars/all/secrets.yml); C(playbooks/preflight.yml) checks it.
+      - Any other value stops the lookup with an error that names where the value came from, before
+        anything is read or written.
     type: str
     choices: [file, vault]
     default: file
@@ -126,6 +130,9 @@ options:
     vars:
       - name: selfhosted_ai_secret_write_in_check_mode
 notes:
+  - Options set through variables are templated by the lookup (Ansible passes lookups their variables untemplated),
+    so C(selfhosted_ai_vault_url) set to C({{ bao_url }}) works. The Vault options are templated only when the backend is
+    V(vault), so a call with O(backend=file) never evaluates them.
   - The V(vault) backend needs the Python library C(hvac) on the controller and a KV version 2 engine. The token
     or AppRole needs C(read), C(create) and C(update) on C(<mount_point>/data/<path_prefix>/*).
   - With AppRole, each lookup call logs in once for all its terms and revokes that token when it is done.
@@ -182,6 +189,7 @@ _raw:
 
 import os
 
+from ansible import constants as C
 from ansible.errors import AnsibleLookupError
 from ansible.plugins.lookup import LookupBase
 from ansible.utils.display import Display
@@ -204,6 +212,26 @@ from ansible_collections.selfhosted_ai.stack.plugins.plugin_utils._secret_gen im
 )
 
 display = Display()
+
+
+BACKENDS = ('file', 'vault')
+
+
+def check_backend(variables, direct):
+    """Refuse an unknown backend, naming where it was set (Ansible's own message names only the option).
+
+    Sources in Ansible's order of precedence, highest first; ansible.cfg is left to Ansible's check.
+    """
+    for origin, value in (
+            ('the lookup argument backend', direct.get('backend')),
+            ('the variable selfhosted_ai_secret_backend', (variables or {}).get('selfhosted_ai_secret_backend')),
+            ('the environment variable SELFHOSTED_AI_SECRET_BACKEND', os.environ.get('SELFHOSTED_AI_SECRET_BACKEND'))):
+        if value is None:
+            continue
+        if not isinstance(value, str) or value not in BACKENDS:
+            raise AnsibleLookupError('selfhosted_ai.stack.secret: unknown secret backend %r from %s; set it to %s'
+                                     % (str(value)[:40], origin, ' or '.join(BACKENDS)))
+        return
 
 
 class LookupModule(LookupBase):
@@ -236,8 +264,41 @@ class LookupModule(LookupBase):
         return VaultSecretBackend(connection, mount_point=self.get_option('mount_point'),
                                   path_prefix=self.get_option('path_prefix'))
 
+    def _templated_vars(self, variables, options):
+        """The variables that feed ``options``, templated.
+
+        Ansible passes a lookup the variables untemplated, so an inventory's
+        ``selfhosted_ai_vault_url: "{{ bao_url }}"`` would reach the option as that text
+        (community.hashi_vault#434); connection plugins template their variables the same way.
+        Only trusted templates render (inventory, group_vars, play vars); unsafe values stay text.
+        """
+        definitions = C.config.get_configuration_definitions('lookup', self._load_name)
+        templated = {}
+        for option in options:
+            for entry in definitions.get(option, {}).get('vars', []):
+                if entry['name'] in variables:
+                    value = variables[entry['name']]
+                    templated[entry['name']] = self._templar.template(value) if self._templar is not None else value
+        return templated
+
+    def _set_options(self, variables, direct):
+        """set_options() with templated variables, the Vault options only when the backend is vault.
+
+        A file-backend call (``backend='file'``) therefore never templates the Vault options, which
+        may themselves read the file backend (the playbooks' AppRole credentials do).
+        """
+        variables = variables or {}
+        definitions = C.config.get_configuration_definitions('lookup', self._load_name)
+        vault_only = set(CONNECTION_OPTIONS) | set(('mount_point', 'path_prefix'))
+        var_options = self._templated_vars(variables, [o for o in definitions if o not in vault_only])
+        check_backend(var_options, direct)
+        self.set_options(var_options=var_options, direct=direct)
+        if self.get_option('backend') == 'vault':
+            var_options.update(self._templated_vars(variables, sorted(vault_only)))
+            self.set_options(var_options=var_options, direct=direct)
+
     def run(self, terms, variables=None, **kwargs):
-        self.set_options(var_options=variables, direct=kwargs)
+        self._set_options(variables, kwargs)
         fmt = self.get_option('format')
         names = []
         for term in terms:

@@ -448,3 +448,44 @@ def test_values_are_unsafe_and_never_templated(secret, inventory):
     assert templar.template(trust_as_template('{{ record.password }}')) == payload
     assert templar.template(trust_as_template(payload)) == '42x'  # the payload would render if trusted
     assert templar.template(value) == payload  # even when the value itself is used as a template
+
+
+@pytest.mark.parametrize('variables, env, kwargs, origin', [
+    ({'selfhosted_ai_secret_backend': 'vaultt'}, {}, {}, 'the variable selfhosted_ai_secret_backend'),
+    ({'selfhosted_ai_secret_backend': ''}, {}, {}, 'the variable selfhosted_ai_secret_backend'),
+    ({}, {'SELFHOSTED_AI_SECRET_BACKEND': 'consul'}, {}, 'the environment variable SELFHOSTED_AI_SECRET_BACKEND'),
+    ({'selfhosted_ai_secret_backend': 'file'}, {}, {'backend': 'openbao'}, 'the lookup argument backend'),
+], ids=['variable', 'empty-variable', 'environment', 'argument'])
+def test_an_unknown_backend_names_its_source_before_anything_is_written(secret, inventory, monkeypatch, variables,
+                                                                         env, kwargs, origin):
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    variables = dict(variables, inventory_dir=str(inventory))
+    with pytest.raises(AnsibleLookupError, match="unknown secret backend '.*' from %s; set it to file or vault"
+                       % origin):
+        secret.run(['x'], variables=variables, **kwargs)
+    assert os.listdir(str(inventory)) == []
+
+
+def test_the_backend_precedence_is_argument_variable_environment(secret, inventory, monkeypatch):
+    monkeypatch.setenv('SELFHOSTED_AI_SECRET_BACKEND', 'vault')  # overridden by the variable
+    variables = {'selfhosted_ai_secret_backend': 'file', 'inventory_dir': str(inventory)}
+    secret.run(['x'], variables=variables)
+    assert sorted(os.listdir(str(inventory / '.secrets'))) == ['.gitignore', 'x.json']
+    # a valid argument wins over a bad variable
+    secret.run(['y'], variables=dict(variables, selfhosted_ai_secret_backend='bogus'), backend='file')
+    assert 'y.json' in os.listdir(str(inventory / '.secrets'))
+
+
+def test_templated_variables_render_and_vault_ones_only_for_vault(secret, inventory):
+    """The lookup templates the variables it reads; with backend=file the Vault ones are never evaluated."""
+    variables = {'inventory_dir': str(inventory), 'where': 'kept',
+                 'selfhosted_ai_secret_backend': trust_as_template("{{ 'fi' ~ 'le' }}"),
+                 'selfhosted_ai_secret_dir': trust_as_template('{{ where }}'),
+                 'selfhosted_ai_vault_url': trust_as_template('{{ undefined_on_purpose }}')}
+    secret._templar = Templar(loader=DataLoader(), variables=variables)
+    secret.run(['x'], variables=variables)
+    assert os.path.isfile(str(inventory / 'kept' / 'x.json'))
+    variables['selfhosted_ai_secret_backend'] = 'vault'
+    with pytest.raises(AnsibleError, match='undefined_on_purpose'):
+        secret.run(['x'], variables=variables)

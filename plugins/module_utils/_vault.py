@@ -13,6 +13,7 @@ person can act on. Secret values, tokens and secret_ids never appear in those me
 """
 
 from __future__ import absolute_import, division, print_function
+
 __metaclass__ = type
 
 import inspect
@@ -25,6 +26,7 @@ from ansible.module_utils.basic import env_fallback
 try:
     import hvac
     import hvac.exceptions
+
     HAS_HVAC = True
     HVAC_IMPORT_ERROR = None
 except ImportError:
@@ -33,6 +35,7 @@ except ImportError:
 
 try:
     import requests.exceptions
+
     HAS_REQUESTS = True
 except ImportError:
     HAS_REQUESTS = False
@@ -120,9 +123,21 @@ class VaultConnection(object):
     or use the KV v2 helpers, which translate every failure into ``VaultError``.
     """
 
-    def __init__(self, url=None, auth_method='auto', token=None, role_id=None, secret_id=None,
-                 approle_mount_point='approle', namespace=None, ca_cert=None, validate_certs=None,
-                 client_cert=None, client_key=None, timeout=30):
+    def __init__(
+        self,
+        url=None,
+        auth_method='auto',
+        token=None,
+        role_id=None,
+        secret_id=None,
+        approle_mount_point='approle',
+        namespace=None,
+        ca_cert=None,
+        validate_certs=None,
+        client_cert=None,
+        client_key=None,
+        timeout=30,
+    ):
         self.url = (url or '').strip().rstrip('/') or None
         self.auth_method = auth_method or 'auto'
         self.token = token or None
@@ -157,8 +172,8 @@ class VaultConnection(object):
         if not HAS_HVAC:
             raise VaultError(
                 'the Python library hvac is required for Vault/OpenBao access but could not be '
-                'imported by %s (install it: pip install hvac); %s'
-                % (sys.executable, _last_line(HVAC_IMPORT_ERROR)))
+                'imported by %s (install it: pip install hvac); %s' % (sys.executable, _last_line(HVAC_IMPORT_ERROR))
+            )
         if not self.url:
             raise VaultError('no Vault/OpenBao URL given: set the url option or VAULT_ADDR/BAO_ADDR')
         if not (self.url.startswith('http://') or self.url.startswith('https://')):
@@ -167,13 +182,19 @@ class VaultConnection(object):
             raise VaultError('auth_method must be one of %s, not %r' % (', '.join(AUTH_METHODS), self.auth_method))
         method = self.effective_auth_method
         if method == 'token' and not self.token:
-            raise VaultError('no token for %s: set the token option or VAULT_TOKEN/BAO_TOKEN, '
-                             'or use AppRole (role_id and secret_id)' % self.url)
+            raise VaultError(
+                'no token for %s: set the token option or VAULT_TOKEN/BAO_TOKEN, '
+                'or use AppRole (role_id and secret_id)' % self.url
+            )
         if method == 'approle' and not (self.role_id and self.secret_id):
             raise VaultError('AppRole authentication to %s needs both role_id and secret_id' % self.url)
         if self.client_key and not self.client_cert:
             raise VaultError('client_key was given without client_cert')
-        for label, path in (('ca_cert', self.ca_cert), ('client_cert', self.client_cert), ('client_key', self.client_key)):
+        for label, path in (
+            ('ca_cert', self.ca_cert),
+            ('client_cert', self.client_cert),
+            ('client_key', self.client_key),
+        ):
             if path and not os.path.isfile(path):
                 raise VaultError('%s file %s does not exist' % (label, path))
         if self.timeout <= 0:
@@ -195,13 +216,15 @@ class VaultConnection(object):
             return VaultError(
                 'TLS verification failed for %s (set ca_cert to the CA that signed the server '
                 'certificate, or client_cert/client_key when the server asks for one): %s'
-                % (self.url, self._scrub(exc)[:400]))
+                % (self.url, self._scrub(exc)[:400])
+            )
         if isinstance(exc, requests.exceptions.Timeout):
-            return VaultError('Vault/OpenBao at %s did not answer within %s seconds'
-                              % (self.url, self.timeout))
+            return VaultError('Vault/OpenBao at %s did not answer within %s seconds' % (self.url, self.timeout))
         if isinstance(exc, requests.exceptions.ConnectionError):
-            return VaultError('cannot reach Vault/OpenBao at %s (is it running and is the URL right?): %s'
-                              % (self.url, self._scrub(exc)[:400]))
+            return VaultError(
+                'cannot reach Vault/OpenBao at %s (is it running and is the URL right?): %s'
+                % (self.url, self._scrub(exc)[:400])
+            )
         if isinstance(exc, requests.exceptions.RequestException):
             return VaultError('request to Vault/OpenBao at %s failed: %s' % (self.url, self._scrub(exc)[:400]))
         return None
@@ -223,8 +246,10 @@ class VaultConnection(object):
                 return VaultError('Vault/OpenBao at %s is not initialised' % self.url)
             if isinstance(exc, hvac.exceptions.VaultError):
                 return VaultError('Vault/OpenBao at %s refused %s: %s' % (self.url, action, detail))
-        return VaultError('unexpected error while %s at %s: %s: %s'
-                          % (action, self.url, exc.__class__.__name__, self._scrub(exc)[:400]))
+        return VaultError(
+            'unexpected error while %s at %s: %s: %s'
+            % (action, self.url, exc.__class__.__name__, self._scrub(exc)[:400])
+        )
 
     # ------------------------------------------------------------------ client
     def _new_client(self):
@@ -234,21 +259,25 @@ class VaultConnection(object):
         cert = None
         if self.client_cert:
             cert = (self.client_cert, self.client_key) if self.client_key else self.client_cert
-        return hvac.Client(url=self.url, token=None, verify=verify, cert=cert,
-                           timeout=self.timeout, namespace=self.namespace)
+        return hvac.Client(
+            url=self.url, token=None, verify=verify, cert=cert, timeout=self.timeout, namespace=self.namespace
+        )
 
     def _authenticate(self, client):
         method = self.effective_auth_method
         if method == 'approle':
             try:
-                client.auth.approle.login(role_id=self.role_id, secret_id=self.secret_id,
-                                          mount_point=self.approle_mount_point)
+                client.auth.approle.login(
+                    role_id=self.role_id, secret_id=self.secret_id, mount_point=self.approle_mount_point
+                )
             except Exception as e:  # pylint: disable=broad-except
                 err = self._network_error(e)
                 if err is not None:
                     raise err
-                raise VaultError('AppRole login to %s (auth mount %r) failed, check role_id and secret_id: %s'
-                                 % (self.url, self.approle_mount_point, self._scrub(_server_errors(e))))
+                raise VaultError(
+                    'AppRole login to %s (auth mount %r) failed, check role_id and secret_id: %s'
+                    % (self.url, self.approle_mount_point, self._scrub(_server_errors(e)))
+                )
             self._owns_token = True
             return
         client.token = self.token
@@ -259,8 +288,10 @@ class VaultConnection(object):
             if err is not None:
                 raise err
             if isinstance(e, (hvac.exceptions.Forbidden, hvac.exceptions.Unauthorized)):
-                raise VaultError('permission denied / invalid token for %s: the server refused the token (%s)'
-                                 % (self.url, self._scrub(_server_errors(e))))
+                raise VaultError(
+                    'permission denied / invalid token for %s: the server refused the token (%s)'
+                    % (self.url, self._scrub(_server_errors(e)))
+                )
             raise self._translate(e, 'checking the token')
 
     def client(self):
@@ -309,8 +340,10 @@ class VaultConnection(object):
                     return found
                 # another process wrote it between the two reads (get-or-generate races): read it again
         else:
-            raise VaultError('%s/%s on %s was written while it was being read, %d times; run again'
-                             % (mount_point, path, self.url, _KV2_READ_ATTEMPTS))
+            raise VaultError(
+                '%s/%s on %s was written while it was being read, %d times; run again'
+                % (mount_point, path, self.url, _KV2_READ_ATTEMPTS)
+            )
         body = (raw or {}).get('data') or {}
         metadata = body.get('metadata') or {}
         version = int(metadata.get('version') or 0)
@@ -362,13 +395,14 @@ class VaultConnection(object):
         """
         client = self.client()
         try:
-            client.secrets.kv.v2.create_or_update_secret(path=path, secret=data, cas=cas,
-                                                         mount_point=mount_point)
+            client.secrets.kv.v2.create_or_update_secret(path=path, secret=data, cas=cas, mount_point=mount_point)
         except Exception as e:  # pylint: disable=broad-except
             if HAS_HVAC and isinstance(e, hvac.exceptions.InvalidRequest) and _CAS_MISMATCH in _server_errors(e):
                 return False
             if HAS_HVAC and isinstance(e, hvac.exceptions.InvalidPath):
-                raise VaultError('no KV version 2 secrets engine is mounted at %r on %s (enable one: '
-                                 'bao secrets enable -path=%s kv-v2)' % (mount_point, self.url, mount_point))
+                raise VaultError(
+                    'no KV version 2 secrets engine is mounted at %r on %s (enable one: '
+                    'bao secrets enable -path=%s kv-v2)' % (mount_point, self.url, mount_point)
+                )
             raise self._translate(e, 'writing %s/%s' % (mount_point, path))
         return True

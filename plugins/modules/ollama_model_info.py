@@ -121,8 +121,12 @@ def main():
     if params['timeout'] <= 0:
         module.fail_json(msg='timeout must be a positive number of seconds, not %s.' % params['timeout'])
 
-    client = OllamaClient(api_url=params['api_url'], bearer_token=params['bearer_token'],
-                          timeout=params['timeout'], validate_certs=params['validate_certs'])
+    client = OllamaClient(
+        api_url=params['api_url'],
+        bearer_token=params['bearer_token'],
+        timeout=params['timeout'],
+        validate_certs=params['validate_certs'],
+    )
     try:
         models = client.list_models()
     except OllamaError as exc:

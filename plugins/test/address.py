@@ -5,6 +5,7 @@
 """Jinja tests loopback_address and private_address (documented in loopback_address.yml and private_address.yml)."""
 
 from __future__ import absolute_import, division, print_function
+
 __metaclass__ = type
 
 from ansible_collections.selfhosted_ai.stack.plugins.plugin_utils._addresses import is_loopback, is_private

@@ -143,9 +143,11 @@ def rewrite(readme_text: str, block: str, readme: Path) -> str:
     begin = readme_text.find(BEGIN)
     end = readme_text.find(END)
     if begin < 0 or end < begin:
-        raise SystemExit(f'{readme}: no generated variable block; put the two marker lines\n  {BEGIN}\n  {END}\n'
-                         'where the table belongs and run make docs')
-    return readme_text[:begin] + block + readme_text[end + len(END):]
+        raise SystemExit(
+            f'{readme}: no generated variable block; put the two marker lines\n  {BEGIN}\n  {END}\n'
+            'where the table belongs and run make docs'
+        )
+    return readme_text[:begin] + block + readme_text[end + len(END) :]
 
 
 def expected_readme(role_dir: Path) -> tuple[str, str]:

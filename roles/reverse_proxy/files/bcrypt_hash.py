@@ -11,6 +11,7 @@ Nothing secret is ever printed on errors.
 """
 
 from __future__ import absolute_import, division, print_function
+
 __metaclass__ = type
 
 import ctypes

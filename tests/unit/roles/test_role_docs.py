@@ -69,7 +69,9 @@ def test_spec_defaults_are_the_role_defaults(role):
             wrong.append(f'{name}: the spec says {option["default"]!r}, defaults/main.yml has {defaults[name]!r}')
     for name in sorted(set(options) - set(defaults)):
         if 'default' in (options[name] or {}):
-            wrong.append(f'{name}: the spec has a default that defaults/main.yml does not set (ansible-doc would show it)')
+            wrong.append(
+                f'{name}: the spec has a default that defaults/main.yml does not set (ansible-doc would show it)'
+            )
     assert not wrong, f'{role}: meta/argument_specs.yml disagrees with defaults/main.yml:\n  ' + '\n  '.join(wrong)
 
 
@@ -97,8 +99,11 @@ def test_readme_table_is_generated(role):
 
 def test_generator_renders_jinja_defaults_as_written_and_escapes_pipes():
     options = {
-        'x_network': {'type': 'str', 'default': "{{ docker_stack_network_name | default('ai_network') }}",
-                      'description': 'The network; see C(x_other).'},
+        'x_network': {
+            'type': 'str',
+            'default': "{{ docker_stack_network_name | default('ai_network') }}",
+            'description': 'The network; see C(x_other).',
+        },
         'x_list': {'type': 'list', 'elements': 'str', 'default': ['+@all', '-@dangerous'], 'description': 'Rules.'},
         'x_empty': {'type': 'str', 'default': '', 'description': 'Empty.', 'choices': ['', 'a']},
         'x_needed': {'type': 'str', 'required': True, 'description': 'Must be given.'},
@@ -118,4 +123,3 @@ def test_rewrite_keeps_the_prose_and_refuses_a_readme_without_markers(tmp_path):
     assert role_docs.rewrite(text, block, tmp_path) == f'# r\n\nprose before\n\n{block}\n\nprose after\n'
     with pytest.raises(SystemExit, match='marker'):
         role_docs.rewrite('# r\n| a | b |\n', block, tmp_path)
-

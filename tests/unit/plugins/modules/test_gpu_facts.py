@@ -155,10 +155,16 @@ def test_real_h100_driver_580(run_module, host):
         'mig_mode': {'current': 'Disabled', 'pending': 'Disabled'},
         'mig_devices': [],
     }
-    assert facts['pci_devices'] == [{
-        'address': '0000:00:06.0', 'vendor_id': '0x10de', 'device_id': '0x2330', 'class': '0x030200',
-        'driver': 'nvidia', 'description': None,
-    }]
+    assert facts['pci_devices'] == [
+        {
+            'address': '0000:00:06.0',
+            'vendor_id': '0x10de',
+            'device_id': '0x2330',
+            'class': '0x030200',
+            'driver': 'nvidia',
+            'description': None,
+        }
+    ]
 
 
 def test_the_module_runs_the_query_the_real_fixture_was_recorded_with(run_module, host):
@@ -184,7 +190,9 @@ def _live_host(host):
     for line in lines[first:]:
         address, rest = line.split(' ', 1)
         fields = dict(item.split('=', 1) for item in rest.split(' '))
-        host.add_pci_device(address, fields['vendor'], fields['device'], fields['class'], driver=fields['driver'] or None)
+        host.add_pci_device(
+            address, fields['vendor'], fields['device'], fields['class'], driver=fields['driver'] or None
+        )
 
 
 def _recorded(name):
@@ -269,8 +277,9 @@ def test_constructed_mig_enabled(run_module, host):
     (device,) = facts['devices']
     assert device['mig_mode'] == {'current': 'Enabled', 'pending': 'Enabled'}
     assert device['utilization_gpu_percent'] is None  # [N/A] under MIG
-    assert [(m['gpu_instance_id'], m['memory_total_mib'], m['multiprocessor_count']) for m in device['mig_devices']] == [
-        (1, 40448, 60), (2, 40448, 60)]
+    assert [
+        (m['gpu_instance_id'], m['memory_total_mib'], m['multiprocessor_count']) for m in device['mig_devices']
+    ] == [(1, 40448, 60), (2, 40448, 60)]
 
 
 def test_no_devices_is_not_an_error(run_module, host):

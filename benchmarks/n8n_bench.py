@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """n8n queue-mode benchmark on the molecule scenario n8n_queue (three hosts, real n8n).
 
@@ -30,6 +29,7 @@ import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..'))
 SCENARIO = 'n8n_queue'
@@ -209,7 +209,7 @@ def slowest_tasks(output: str, count: int = 8) -> list:
 
 
 def run_benchmark(args: argparse.Namespace) -> None:
-    print('n8n_bench: load before: %s' % open('/proc/loadavg').read().strip())
+    print('n8n_bench: load before: %s' % Path('/proc/loadavg').read_text().strip())
     if not args.reuse:
         started = time.time()
         for step in ('create', 'prepare', 'converge'):
@@ -255,7 +255,7 @@ def run_benchmark(args: argparse.Namespace) -> None:
             % ('', lost[1], lost[2], calls * args.rounds)
         )
 
-    print('n8n_bench: load after: %s' % open('/proc/loadavg').read().strip())
+    print('n8n_bench: load after: %s' % Path('/proc/loadavg').read_text().strip())
 
 
 if __name__ == '__main__':

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """How long N tenant identities take to create on SeaweedFS 4.48: through its IAM API (what the
 tenant module does today) and as one ``weed shell`` batch of ``s3.configure`` lines.
@@ -19,6 +18,7 @@ import secrets
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), '..')))
 
@@ -87,7 +87,7 @@ def through_one_shell_batch(server: SeaweedServer, count: int) -> tuple:
 
 def main() -> None:
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 200
-    print('load before: %s' % open('/proc/loadavg', encoding='ascii').read().strip())
+    print('load before: %s' % Path('/proc/loadavg').read_text(encoding='ascii').strip())
     server = SeaweedServer().start()
     try:
         written, usable = through_one_shell_batch(server, count)

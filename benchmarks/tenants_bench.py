@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Tenant provisioning benchmark: one selfhosted_ai.stack.tenant call vs the task loop a user would write.
 
@@ -28,6 +27,7 @@ usage: .venv/bin/python benchmarks/tenants_bench.py --n 50 200 --noop 1000 [--ti
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -157,7 +157,7 @@ def _tenants(prefix, n):
     return [{'id': '%s%04d' % (prefix, i), 'apps': ['app']} for i in range(n)]
 
 
-class Bench(object):
+class Bench:
     def __init__(self, deadline):
         self.deadline = deadline
         self.work = tempfile.mkdtemp(prefix='tenants-bench-')
@@ -181,10 +181,8 @@ class Bench(object):
         for server in self.servers.values():
             for name in ('cleanup', 'stop'):
                 if hasattr(server, name):
-                    try:
+                    with contextlib.suppress(Exception):  # best effort: the work directory goes anyway
                         getattr(server, name)()
-                    except Exception:  # pylint: disable=broad-except
-                        pass
                     break
         shutil.rmtree(self.work, ignore_errors=True)
 

@@ -1,11 +1,7 @@
-# -*- coding: utf-8 -*-
 # Copyright (c) selfhosted_ai.stack maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 DOCUMENTATION = r"""
 name: published_ports
@@ -58,7 +54,7 @@ def published_ports(addresses, host_port, container_port):
     except (TypeError, ValueError):
         raise AnsibleFilterError(
             'published_ports: the ports must be integers, got %r and %r' % (host_port, container_port)
-        )
+        ) from None
     if host_port == 0:
         return []
     entries = []
@@ -69,10 +65,10 @@ def published_ports(addresses, host_port, container_port):
         try:
             entries.append('%s:%d:%d' % (docker_host_part(address), host_port, container_port))
         except ValueError as exc:
-            raise AnsibleFilterError('published_ports: %s' % exc)
+            raise AnsibleFilterError('published_ports: %s' % exc) from exc
     return entries
 
 
-class FilterModule(object):
+class FilterModule:
     def filters(self):
         return {'published_ports': published_ports}

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright (c) selfhosted_ai.stack contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
@@ -141,7 +140,7 @@ def parse_query_gpu_csv(text, fields=QUERY_GPU_FIELDS):
             continue
         if len(row) != len(fields):
             raise ValueError('nvidia-smi printed %d columns where %d were asked for: %r' % (len(row), len(fields), row))
-        rows.append(dict(zip(fields, (cell.strip() for cell in row))))
+        rows.append(dict(zip(fields, (cell.strip() for cell in row), strict=True)))
     return rows
 
 
@@ -238,9 +237,9 @@ def merge_gpu_data(csv_rows, xml_data):
 
 def _read_sysfs(path):
     try:
-        with open(path, 'r') as handle:
+        with open(path) as handle:
             return handle.read().strip()
-    except (IOError, OSError):
+    except OSError:
         return None
 
 
@@ -248,7 +247,7 @@ def scan_sysfs_pci(root=SYSFS_PCI_DEVICES):
     """List NVIDIA display-class devices from sysfs. Returns None when the sysfs tree is not readable."""
     try:
         entries = sorted(os.listdir(root))
-    except (IOError, OSError):
+    except OSError:
         return None
     devices = []
     for address in entries:
@@ -316,7 +315,7 @@ def empty_facts():
     }
 
 
-class NvidiaGpuProbe(object):
+class NvidiaGpuProbe:
     """Collect GPU facts on the target through an AnsibleModule (for run_command and get_bin_path)."""
 
     def __init__(self, module, nvidia_smi_path=None, sysfs_pci_root=None, module_version_path=None):
@@ -351,7 +350,7 @@ class NvidiaGpuProbe(object):
         try:
             rows = parse_query_gpu_csv(out)
         except ValueError as exc:
-            raise NvidiaSmiError(STATUS_SMI_FAILED, str(exc), rc)
+            raise NvidiaSmiError(STATUS_SMI_FAILED, str(exc), rc) from exc
         if not rows and classify_failure(out) == STATUS_NO_DEVICES:
             raise NvidiaSmiError(STATUS_NO_DEVICES, out.strip(), rc)
 

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright (c) selfhosted_ai.stack contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
@@ -14,12 +13,12 @@ from __future__ import annotations
 import http.client
 import json
 import re
-import socket
 from urllib.error import HTTPError, URLError
 from urllib.parse import urlparse
 
 from ansible.module_utils.common.text.converters import to_text
-from ansible.module_utils.urls import ConnectionError as UrlsConnectionError, open_url
+from ansible.module_utils.urls import ConnectionError as UrlsConnectionError
+from ansible.module_utils.urls import open_url
 
 DEFAULT_API_URL = 'http://127.0.0.1:11434'
 DEFAULT_REGISTRY = 'registry.ollama.ai'
@@ -51,7 +50,7 @@ NAME_RULES = (
 )
 
 
-class ModelName(object):
+class ModelName:
     """A validated Ollama model name, with the forms Ollama uses for it."""
 
     def __init__(self, host, namespace, model, tag):
@@ -167,7 +166,7 @@ class OllamaPullError(OllamaError):
     """Ollama answered, but the pull failed (unknown model, registry unreachable from Ollama, disk full...)."""
 
 
-class PullProgress(object):
+class PullProgress:
     """A short summary of a pull's NDJSON stream: one entry per status change and one per layer."""
 
     def __init__(self):
@@ -204,7 +203,7 @@ class PullProgress(object):
         return sum(entry.get('total') or 0 for entry in self.entries)
 
 
-class OllamaClient(object):
+class OllamaClient:
     """The few calls of Ollama's API (docs/api.md of ollama/ollama) the modules need."""
 
     def __init__(self, api_url=DEFAULT_API_URL, bearer_token=None, timeout=30, validate_certs=True):
@@ -237,14 +236,14 @@ class OllamaClient(object):
                 http_agent='selfhosted_ai.stack',
             )
         except HTTPError as exc:
-            raise self._http_error(method, path, exc)
-        except (URLError, UrlsConnectionError, http.client.HTTPException, socket.timeout, OSError) as exc:
+            raise self._http_error(method, path, exc) from exc
+        except (TimeoutError, URLError, UrlsConnectionError, http.client.HTTPException, OSError) as exc:
             reason = getattr(exc, 'reason', None) or exc
             raise OllamaConnectionError(
                 'Cannot reach the Ollama API at %s (%s %s): %s. Check that Ollama runs and that api_url is right.'
                 % (self.api_url, method, path, to_text(reason)),
                 url=url,
-            )
+            ) from exc
 
     def _http_error(self, method, path, exc):
         try:
@@ -272,11 +271,11 @@ class OllamaClient(object):
         response = self._open(method, path, payload)
         try:
             body = response.read()
-        except (socket.timeout, OSError, http.client.HTTPException) as exc:
+        except (TimeoutError, OSError, http.client.HTTPException) as exc:
             raise OllamaConnectionError(
                 'Reading the answer of %s %s%s failed: %s' % (method, self.api_url, path, to_text(exc)),
                 url=self.api_url + path,
-            )
+            ) from exc
         if not body.strip():
             return {}
         try:
@@ -286,7 +285,7 @@ class OllamaClient(object):
                 '%s %s%s did not answer JSON (is api_url an Ollama server?): %r'
                 % (method, self.api_url, path, body[:200]),
                 url=self.api_url + path,
-            )
+            ) from None
 
     def list_models(self):
         """GET /api/tags: the models present locally, as Ollama lists them."""
@@ -333,7 +332,7 @@ class OllamaClient(object):
                 except ValueError:
                     raise OllamaError(
                         'POST %s%s streamed a line that is not JSON: %r' % (self.api_url, path, line[:200])
-                    )
+                    ) from None
                 if not isinstance(event, dict):
                     continue
                 status = to_text(event.get('status') or '')
@@ -349,12 +348,12 @@ class OllamaClient(object):
                     on_entry(entry)
                 if status == 'success':
                     succeeded = True
-        except (socket.timeout, OSError, http.client.HTTPException) as exc:
+        except (TimeoutError, OSError, http.client.HTTPException) as exc:
             raise OllamaConnectionError(
                 'The pull stream of %r from %s%s broke off: %s (read_timeout %ss)'
                 % (name, self.api_url, path, to_text(exc), read_timeout),
                 url=self.api_url + path,
-            )
+            ) from exc
         if not succeeded:
             last = progress.entries[-1]['status'] if progress.entries else 'nothing'
             raise OllamaPullError(

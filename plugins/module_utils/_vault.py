@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright (c) selfhosted_ai.stack maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
@@ -12,10 +11,7 @@ person can act on. Secret values, tokens and secret_ids never appear in those me
 ``VAULT_ARGUMENT_SPEC`` matches the ``selfhosted_ai.stack._vault`` doc fragment.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
+import contextlib
 import inspect
 import os
 import sys
@@ -115,7 +111,7 @@ def _server_errors(exc):
     return text or exc.__class__.__name__
 
 
-class VaultConnection(object):
+class VaultConnection:
     """Connection and authentication options for one Vault/OpenBao server.
 
     Build it with keyword arguments named as in ``VAULT_ARGUMENT_SPEC`` (``from_params``
@@ -273,11 +269,11 @@ class VaultConnection(object):
             except Exception as e:  # pylint: disable=broad-except
                 err = self._network_error(e)
                 if err is not None:
-                    raise err
+                    raise err from e
                 raise VaultError(
                     'AppRole login to %s (auth mount %r) failed, check role_id and secret_id: %s'
                     % (self.url, self.approle_mount_point, self._scrub(_server_errors(e)))
-                )
+                ) from e
             self._owns_token = True
             return
         client.token = self.token
@@ -286,13 +282,13 @@ class VaultConnection(object):
         except Exception as e:  # pylint: disable=broad-except
             err = self._network_error(e)
             if err is not None:
-                raise err
+                raise err from e
             if isinstance(e, (hvac.exceptions.Forbidden, hvac.exceptions.Unauthorized)):
                 raise VaultError(
                     'permission denied / invalid token for %s: the server refused the token (%s)'
                     % (self.url, self._scrub(_server_errors(e)))
-                )
-            raise self._translate(e, 'checking the token')
+                ) from e
+            raise self._translate(e, 'checking the token') from e
 
     def client(self):
         """An authenticated hvac client (created once per connection object)."""
@@ -309,10 +305,9 @@ class VaultConnection(object):
         client, self._client = self._client, None
         if client is not None and self._owns_token:
             self._owns_token = False
-            try:
+            # best effort: the token expires with its TTL anyway
+            with contextlib.suppress(Exception):
                 client.auth.token.revoke_self()
-            except Exception:  # pylint: disable=broad-except
-                pass  # best effort: the token expires with its TTL anyway
 
     # ------------------------------------------------------------------ KV v2
     def kv2_read(self, path, mount_point='secret'):
@@ -334,7 +329,7 @@ class VaultConnection(object):
                 break
             except Exception as e:  # pylint: disable=broad-except
                 if not (HAS_HVAC and isinstance(e, hvac.exceptions.InvalidPath)):
-                    raise self._translate(e, 'reading %s/%s' % (mount_point, path))
+                    raise self._translate(e, 'reading %s/%s' % (mount_point, path)) from e
                 found = self._kv2_read_metadata(kv, path, mount_point)
                 if found is not None:
                     return found
@@ -363,7 +358,7 @@ class VaultConnection(object):
             if HAS_HVAC and isinstance(e, (hvac.exceptions.InvalidPath, hvac.exceptions.Forbidden)):
                 # never written, or a token that may not read metadata: a check-and-set write tells
                 return None, 0, False
-            raise self._translate(e, 'reading the metadata of %s/%s' % (mount_point, path))
+            raise self._translate(e, 'reading the metadata of %s/%s' % (mount_point, path)) from e
         body = (raw or {}).get('data') or {}
         version = int(body.get('current_version') or 0)
         if version == 0:
@@ -403,6 +398,6 @@ class VaultConnection(object):
                 raise VaultError(
                     'no KV version 2 secrets engine is mounted at %r on %s (enable one: '
                     'bao secrets enable -path=%s kv-v2)' % (mount_point, self.url, mount_point)
-                )
-            raise self._translate(e, 'writing %s/%s' % (mount_point, path))
+                ) from e
+            raise self._translate(e, 'writing %s/%s' % (mount_point, path)) from e
         return True

@@ -1,14 +1,9 @@
-# -*- coding: utf-8 -*-
 # Copyright (c) selfhosted_ai.stack maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
 # FOR INTERNAL COLLECTION USE ONLY: the interface may change in any release.
 """Secret generation with the operating system's CSPRNG (the ``secrets`` module)."""
-
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 import base64
 import binascii
@@ -52,7 +47,7 @@ def alphabet(charset='alnum', chars=None):
     try:
         return CHARSETS[charset]
     except KeyError:
-        raise SecretSpecError('unknown charset %r; use one of: %s' % (charset, ', '.join(sorted(CHARSETS))))
+        raise SecretSpecError('unknown charset %r; use one of: %s' % (charset, ', '.join(sorted(CHARSETS)))) from None
 
 
 def password(length, charset='alnum', chars=None):

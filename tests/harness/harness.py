@@ -444,10 +444,8 @@ def sandbox_down(client: docker.DockerClient) -> None:
     for container in client.containers.list(all=True, filters={'label': SANDBOX_LABEL}):
         log(f'removing sandbox host {container.name} and its Docker volume')
         container.remove(force=True, v=True)
-        try:
+        with contextlib.suppress(docker.errors.NotFound):
             client.volumes.get(f'{container.name}-docker').remove(force=True)
-        except docker.errors.NotFound:
-            pass
     for network in client.networks.list(filters={'label': SANDBOX_LABEL}):
         network.remove()
     # The sandbox's generated secrets (and OpenBao's unseal keys) belong to the hosts just removed.

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright (c) selfhosted_ai.stack contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
@@ -38,7 +37,7 @@ class ModuleExited(Exception):
         self.result = result
 
 
-class ModuleRun(object):
+class ModuleRun:
     """What one run of a module produced: its result dict and what it logged."""
 
     def __init__(self, result, logs):
@@ -96,9 +95,8 @@ def run_module(monkeypatch):
             module_args['_ansible_check_mode'] = True
         if diff:
             module_args['_ansible_diff'] = True
-        with patch_module_args(module_args):
-            with pytest.raises(ModuleExited) as exited:
-                main()
+        with patch_module_args(module_args), pytest.raises(ModuleExited) as exited:
+            main()
         return ModuleRun(exited.value.result, logs)
 
     return _run
@@ -187,7 +185,7 @@ OLLAMA_REPLAY_REGISTRY = {
 }
 
 
-class OllamaReplayedAPI(object):
+class OllamaReplayedAPI:
     """State and request log of the replaying server (see the fixture ollama_replayed_api)."""
 
     def __init__(self):

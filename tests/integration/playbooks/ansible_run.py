@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """ansible-playbook of this virtualenv, run from the repository root with the collection on its
 path, as the playbook tests run it (pytest puts this directory on sys.path)."""

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """inventories/multi-host, rendered for real: the open_webui role's own validate and spec tasks run
 for app1 with the inventory's variables, on the local connection (they only compute).

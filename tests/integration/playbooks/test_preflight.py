@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """playbooks/preflight.yml, run for real by ansible-playbook against inventories written here.
 
@@ -14,7 +13,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from ansible_run import ansible_playbook
 
 

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Services are published on loopback or private addresses only: each role's own validate.yml,
 run by ansible-playbook on localhost (it only reads variables), refuses 0.0.0.0, :: and public
@@ -13,7 +12,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from ansible_run import ansible_playbook
 
 PLAYBOOK = """

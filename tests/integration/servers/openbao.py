@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """A throw-away OpenBao server for the integration tests (fixture ``openbao``).
 
@@ -81,7 +80,7 @@ def role_var(accessor, name, **overrides):
     return str(Templar(loader=DataLoader(), variables=variables).template(variables[name]))
 
 
-class OpenBaoServer(object):
+class OpenBaoServer:
     """One dev-mode OpenBao process; ``url``, ``root_token`` and helpers for tests."""
 
     def __init__(self, binary, tls=False):
@@ -122,7 +121,7 @@ class OpenBaoServer(object):
         if self.tls:
             os.makedirs(os.path.join(self.base, 'tls'), mode=0o700, exist_ok=True)
             args += ['-dev-tls', '-dev-tls-cert-dir=%s' % os.path.join(self.base, 'tls')]
-        log = open(self.log_path, 'ab')
+        log = open(self.log_path, 'ab')  # noqa: SIM115 - the server writes to it while it runs
         try:
             self.proc = subprocess.Popen(
                 args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=self._env(), cwd=self.base
@@ -145,7 +144,7 @@ class OpenBaoServer(object):
     def _log_tail(self, lines=15):
         """The end of the server log without token or unseal-key lines."""
         try:
-            with open(self.log_path, 'r', errors='replace') as handle:
+            with open(self.log_path, errors='replace') as handle:
                 kept = [
                     line.rstrip() for line in handle if 'token' not in line.lower() and 'unseal' not in line.lower()
                 ]

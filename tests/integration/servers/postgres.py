@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """A throw-away PostgreSQL 15 server for the integration tests (fixture ``postgres_server``).
 
@@ -10,6 +9,7 @@ system user when the tests run as root (initdb refuses root).
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import pwd
@@ -38,7 +38,7 @@ def _bindir():
     return os.path.dirname(candidates[-1]) if candidates else None
 
 
-class PostgresServer(object):
+class PostgresServer:
     def __init__(self):
         self.bindir = _bindir()
         self.host = '127.0.0.1'
@@ -110,10 +110,8 @@ class PostgresServer(object):
         raise RuntimeError('PostgreSQL did not listen on %s:%d within %ds' % (self.host, self.port, START_TIMEOUT))
 
     def stop(self):
-        try:
+        with contextlib.suppress(Exception):  # best effort: the data directory goes anyway
             self._cmd([os.path.join(self.bindir, 'pg_ctl'), '-D', self.datadir, '-m', 'immediate', '-w', 'stop'])
-        except Exception:  # pylint: disable=broad-except
-            pass
         shutil.rmtree(self.base, ignore_errors=True)
 
     @property

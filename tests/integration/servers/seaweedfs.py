@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """A throw-away SeaweedFS with its S3 gateway for the integration tests (fixture ``seaweedfs_server``).
 
@@ -10,6 +9,7 @@ the tenant module manages tenant identities.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import json
 import os
@@ -34,7 +34,7 @@ def _binary():
     return shutil.which('weed')
 
 
-class SeaweedServer(object):
+class SeaweedServer:
     def __init__(self):
         self.binary = _binary()
         self.host = '127.0.0.1'
@@ -96,7 +96,11 @@ class SeaweedServer(object):
         # volume_growth.copy_1, read from the environment) so many tenant buckets stay cheap
         env = dict(os.environ, WEED_MASTER_VOLUME_GROWTH_COPY_1='1')
         self.proc = subprocess.Popen(
-            args, stdout=subprocess.DEVNULL, env=env, stderr=open(os.path.join(self.base, 'log'), 'wb'), cwd=self.base
+            args,
+            stdout=subprocess.DEVNULL,
+            env=env,
+            stderr=open(os.path.join(self.base, 'log'), 'wb'),  # noqa: SIM115 - open while the server runs
+            cwd=self.base,
         )
         import boto3
         from botocore.config import Config
@@ -140,10 +144,8 @@ class SeaweedServer(object):
         # weed leaves unix sockets named after its ports in the temp directory
         for port in self.ports.values():
             for path in glob.glob(os.path.join(tempfile.gettempdir(), 'seaweedfs-*-%d.sock' % port)):
-                try:
+                with contextlib.suppress(OSError):
                     os.unlink(path)
-                except OSError:
-                    pass
 
     @property
     def address(self):

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """A throw-away Valkey/Redis server for the integration tests (fixture ``valkey_server``).
 
@@ -32,7 +31,7 @@ def _binary():
     return None
 
 
-class ValkeyServer(object):
+class ValkeyServer:
     def __init__(self):
         self.binary = _binary()
         self.host = '127.0.0.1'
@@ -50,7 +49,9 @@ class ValkeyServer(object):
             )
         os.chmod(conf, 0o600)
         self.proc = subprocess.Popen(
-            [self.binary, conf], stdout=subprocess.DEVNULL, stderr=open(os.path.join(self.base, 'log'), 'wb')
+            [self.binary, conf],
+            stdout=subprocess.DEVNULL,
+            stderr=open(os.path.join(self.base, 'log'), 'wb'),  # noqa: SIM115 - open while the server runs
         )
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:

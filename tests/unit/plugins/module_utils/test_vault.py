@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Unit tests of plugins/module_utils/_vault.py.
@@ -36,7 +35,7 @@ def free_port():
         return sock.getsockname()[1]
 
 
-class FakeVault(object):
+class FakeVault:
     """Canned answers keyed by (method, path); records what it was asked."""
 
     def __init__(self, routes):
@@ -163,9 +162,11 @@ def test_fake_http_silent_server_times_out():
 
 def test_fake_http_invalid_token_is_reported_without_the_token():
     routes = {('GET', '/v1/auth/token/lookup-self'): (403, {'errors': ['permission denied']})}
-    with FakeVault(routes) as fake:
-        with pytest.raises(VaultError, match='permission denied / invalid token for %s' % fake.url) as failure:
-            VaultConnection(url=fake.url, token=TOKEN).client()
+    with (
+        FakeVault(routes) as fake,
+        pytest.raises(VaultError, match='permission denied / invalid token for %s' % fake.url) as failure,
+    ):
+        VaultConnection(url=fake.url, token=TOKEN).client()
     assert TOKEN not in str(failure.value)
     assert fake.requests[0][2].get('X-Vault-Token') == TOKEN
 
@@ -182,9 +183,11 @@ def test_fake_http_approle_failure_hides_the_secret_id():
     routes = {
         ('POST', '/v1/auth/approle/login'): (400, {'errors': ['invalid role or secret ID %s' % secret_id]})
     }  # a server that echoes: scrubbed
-    with FakeVault(routes) as fake:
-        with pytest.raises(VaultError, match='AppRole login to %s .*failed' % fake.url) as failure:
-            VaultConnection(url=fake.url, role_id='rid', secret_id=secret_id).client()
+    with (
+        FakeVault(routes) as fake,
+        pytest.raises(VaultError, match='AppRole login to %s .*failed' % fake.url) as failure,
+    ):
+        VaultConnection(url=fake.url, role_id='rid', secret_id=secret_id).client()
     assert secret_id not in str(failure.value)
     assert json.loads(fake.requests[0][3]) == {'role_id': 'rid', 'secret_id': secret_id}
 
@@ -293,7 +296,7 @@ def test_fake_http_close_revokes_only_tokens_it_logged_in_for():
         assert len([r for r in fake.requests if r[1] == '/v1/auth/token/revoke-self']) == 1
 
 
-class _OldKv2(object):
+class _OldKv2:
     """hvac 0.11 (Debian 12's python3-hvac): read_secret_version has no raise_on_deleted_version."""
 
     def __init__(self, versions):
@@ -317,9 +320,9 @@ class _OldKv2(object):
 def test_kv2_read_with_the_hvac_0_11_signature(monkeypatch):
     kv = _OldKv2({'app/x': ({'value': 'v'}, False), 'app/gone': ({}, True)})
 
-    class Client(object):
-        class secrets(object):  # noqa: N801 - mirrors hvac's attribute path
-            class kv(object):  # noqa: N801
+    class Client:
+        class secrets:  # noqa: N801 - mirrors hvac's attribute path
+            class kv:  # noqa: N801
                 v2 = kv
 
     conn = VaultConnection(url='http://127.0.0.1:1', token=TOKEN)

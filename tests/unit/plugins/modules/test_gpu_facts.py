@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright (c) selfhosted_ai.stack contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
@@ -49,7 +48,7 @@ cat '{output}'
 """
 
 
-class Host(object):
+class Host:
     """A fake target: a bin directory searched instead of PATH, a sysfs PCI tree, a calls log."""
 
     def __init__(self, tmp_path):
@@ -211,7 +210,7 @@ def _without_sensors(facts):
 
 def _assert_same_readings(replayed, recorded):
     assert len(replayed) == len(recorded)
-    for ours, theirs in zip(replayed, recorded):
+    for ours, theirs in zip(replayed, recorded, strict=True):
         for name, tolerance in SENSORS.items():
             assert abs(ours[name] - theirs[name]) <= tolerance, (name, ours[name], theirs[name])
 

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright (c) selfhosted_ai.stack contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
@@ -35,7 +34,7 @@ def free_port():
     return port
 
 
-class TestOllamaModelReplayedAPI(object):
+class TestOllamaModelReplayedAPI:
     def test_pull_new_model(self, run_module, ollama_replayed_api):
         api = ollama_replayed_api
         run = run_module(ollama_model.main, {'name': 'qwen2.5:0.5b', 'api_url': api.url})
@@ -267,7 +266,7 @@ class TestOllamaModelReplayedAPI(object):
         assert run['diff']['before'] == run['diff']['after']
 
 
-class TestOllamaModelInfoReplayedAPI(object):
+class TestOllamaModelInfoReplayedAPI:
     def test_lists_models(self, run_module, ollama_replayed_api):
         run = run_module(ollama_model_info.main, {'api_url': ollama_replayed_api.url})
         assert run['changed'] is False

@@ -1,11 +1,10 @@
-#!/usr/bin/env python3
 # Copyright (c) selfhosted_ai.stack contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Writes the variable table of each role README from the role's meta/argument_specs.yml.
 
-    tests/harness/role_docs.py [ROLE ...]          rewrite the tables (all roles without arguments)
-    tests/harness/role_docs.py --check [ROLE ...]  exit 1 and name the READMEs that are out of date
+    python tests/harness/role_docs.py [ROLE ...]          rewrite the tables (all roles without arguments)
+    python tests/harness/role_docs.py --check [ROLE ...]  exit 1 and name the READMEs that are out of date
 
 Only the lines between the two marker comments below are generated; the prose around them is kept
 as it is. The output depends on nothing but the spec (and defaults/main.yml for the Jinja defaults

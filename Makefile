@@ -1,8 +1,9 @@
 # selfhosted_ai.stack: every target installs what it needs (Debian packages, .venv, dockerd).
 #   make demo     site.yml into the sandbox hosts (systemd containers on this machine)
 #   make test     the whole suite, stage by stage, with the time of each
-#   make lint     yamllint, ansible-lint (production profile), ansible-test sanity, build check
+#   make lint     yamllint, ruff (check and format), ansible-lint (production profile), ansible-test sanity, build check
 #   make unit     pytest unit tests
+#   make docs     the variable tables of the role READMEs, from each meta/argument_specs.yml
 #   make integration   pytest against real servers started on loopback
 #   make molecule SCENARIO=docker   one molecule scenario (MOLECULE_DISTRO=debian13 for Debian 13)
 #   make bench    benchmarks; figures go into the README by hand, with the command
@@ -27,7 +28,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 HARNESS_IMAGES ?= $(shell python3 tests/harness/detect-images.py)
 export HARNESS_IMAGES
 
-.PHONY: help host venv engine images demo demo-down test lint unit integration molecule bench clean
+.PHONY: help host venv engine images demo demo-down test lint unit docs integration molecule bench clean
 
 help:
 	@sed -n 's/^#   //p' Makefile
@@ -67,6 +68,9 @@ lint: venv
 
 unit: venv
 	@$(BIN)/pytest tests/unit -q
+
+docs: venv
+	@$(BIN)/python tests/harness/role_docs.py
 
 integration: venv
 	@$(BIN)/pytest tests/integration -q

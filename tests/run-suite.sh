@@ -10,6 +10,8 @@ export PATH="$PWD/.venv/bin:$PATH" ANSIBLE_COLLECTIONS_PATH="$PWD/.collections" 
 
 stage_lint() {
   "$BIN/yamllint" -s . &&
+  "$BIN/ruff" check . &&
+  "$BIN/ruff" format --check . &&
   "$BIN/ansible-lint" -q &&
   tests/sanity.sh &&
   tests/build-check.sh

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright (c) selfhosted_ai.stack contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
@@ -6,7 +5,7 @@
 from __future__ import annotations
 
 
-class ModuleDocFragment(object):
+class ModuleDocFragment:
     """Connection options of the ollama_model* modules; the argument spec lives in module_utils/_ollama.py."""
 
     DOCUMENTATION = r"""

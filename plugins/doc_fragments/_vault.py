@@ -1,19 +1,14 @@
-# -*- coding: utf-8 -*-
 # Copyright (c) selfhosted_ai.stack maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
 # FOR INTERNAL COLLECTION USE ONLY: the interface may change in any release.
 
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type
 
-
-class ModuleDocFragment(object):
-
+class ModuleDocFragment:
     # Connection and authentication options shared by everything that talks to Vault/OpenBao.
     # Matches VAULT_ARGUMENT_SPEC in plugins/module_utils/_vault.py.
-    DOCUMENTATION = r'''
+    DOCUMENTATION = r"""
 options:
   url:
     description:
@@ -78,11 +73,11 @@ options:
     default: 30
 requirements:
   - hvac (Python library)
-'''
+"""
 
     # The same options for plugins, with Ansible variables, environment and ansible.cfg sources.
     # For environment variables the last one set in each list wins.
-    PLUGINS = r'''
+    PLUGINS = r"""
 options:
   url:
     env:
@@ -180,4 +175,4 @@ options:
         key: timeout
     vars:
       - name: selfhosted_ai_vault_timeout
-'''
+"""

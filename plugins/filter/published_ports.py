@@ -1,12 +1,9 @@
-# -*- coding: utf-8 -*-
 # Copyright (c) selfhosted_ai.stack maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type
 
-DOCUMENTATION = r'''
+DOCUMENTATION = r"""
 name: published_ports
 short_description: Docker published_ports entries for a port on a list of host addresses
 version_added: 0.1.0
@@ -29,19 +26,19 @@ options:
     description: Port inside the container.
     type: int
     required: true
-'''
+"""
 
-EXAMPLES = r'''
+EXAMPLES = r"""
 published_ports: "{{ ['127.0.0.1', 'fd00::5'] | selfhosted_ai.stack.published_ports(5432, 5432) }}"
 # => ['127.0.0.1:5432:5432', '[fd00::5]:5432:5432']
-'''
+"""
 
-RETURN = r'''
+RETURN = r"""
 _value:
   description: Entries for community.docker.docker_container's published_ports.
   type: list
   elements: str
-'''
+"""
 
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.common.text.converters import to_text
@@ -55,7 +52,9 @@ def published_ports(addresses, host_port, container_port):
     try:
         host_port, container_port = int(host_port), int(container_port)
     except (TypeError, ValueError):
-        raise AnsibleFilterError('published_ports: the ports must be integers, got %r and %r' % (host_port, container_port))
+        raise AnsibleFilterError(
+            'published_ports: the ports must be integers, got %r and %r' % (host_port, container_port)
+        ) from None
     if host_port == 0:
         return []
     entries = []
@@ -66,10 +65,10 @@ def published_ports(addresses, host_port, container_port):
         try:
             entries.append('%s:%d:%d' % (docker_host_part(address), host_port, container_port))
         except ValueError as exc:
-            raise AnsibleFilterError('published_ports: %s' % exc)
+            raise AnsibleFilterError('published_ports: %s' % exc) from exc
     return entries
 
 
-class FilterModule(object):
+class FilterModule:
     def filters(self):
         return {'published_ports': published_ports}

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright (c) selfhosted_ai.stack contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
@@ -123,7 +122,10 @@ def classify_failure(text):
     lowered = text.lower()
     if 'no devices were found' in lowered:
         return STATUS_NO_DEVICES
-    if "couldn't communicate with the nvidia driver" in lowered or 'could not communicate with the nvidia driver' in lowered:
+    if (
+        "couldn't communicate with the nvidia driver" in lowered
+        or 'could not communicate with the nvidia driver' in lowered
+    ):
         return STATUS_DRIVER_NOT_LOADED
     if 'driver/library version mismatch' in lowered:
         return STATUS_DRIVER_MISMATCH
@@ -138,7 +140,7 @@ def parse_query_gpu_csv(text, fields=QUERY_GPU_FIELDS):
             continue
         if len(row) != len(fields):
             raise ValueError('nvidia-smi printed %d columns where %d were asked for: %r' % (len(row), len(fields), row))
-        rows.append(dict(zip(fields, (cell.strip() for cell in row))))
+        rows.append(dict(zip(fields, (cell.strip() for cell in row), strict=True)))
     return rows
 
 
@@ -162,30 +164,34 @@ def parse_smi_xml(text):
     for gpu in root.findall('gpu'):
         mig_devices = []
         for mig in gpu.findall('mig_devices/mig_device'):
-            mig_devices.append({
-                'index': _to_int(_text(mig, 'index')),
-                'gpu_instance_id': _to_int(_text(mig, 'gpu_instance_id')),
-                'compute_instance_id': _to_int(_text(mig, 'compute_instance_id')),
-                'multiprocessor_count': _to_int(_text(mig, 'device_attributes/shared/multiprocessor_count')),
-                'memory_total_mib': _to_int(_text(mig, 'fb_memory_usage/total')),
-                'memory_free_mib': _to_int(_text(mig, 'fb_memory_usage/free')),
-            })
-        result['gpus'].append({
-            'uuid': _clean(_text(gpu, 'uuid')),
-            'name': _clean(_text(gpu, 'product_name')),
-            'architecture': _clean(_text(gpu, 'product_architecture')),
-            'pci_bus_id': normalize_bus_id(gpu.get('id') or _text(gpu, 'pci/pci_bus_id')),
-            'minor_number': _to_int(_text(gpu, 'minor_number')),
-            'memory_total_mib': _to_int(_text(gpu, 'fb_memory_usage/total')),
-            'memory_used_mib': _to_int(_text(gpu, 'fb_memory_usage/used')),
-            'memory_free_mib': _to_int(_text(gpu, 'fb_memory_usage/free')),
-            'persistence_mode': _clean(_text(gpu, 'persistence_mode')),
-            'mig_mode': {
-                'current': _clean(_text(gpu, 'mig_mode/current_mig')),
-                'pending': _clean(_text(gpu, 'mig_mode/pending_mig')),
-            },
-            'mig_devices': mig_devices,
-        })
+            mig_devices.append(
+                {
+                    'index': _to_int(_text(mig, 'index')),
+                    'gpu_instance_id': _to_int(_text(mig, 'gpu_instance_id')),
+                    'compute_instance_id': _to_int(_text(mig, 'compute_instance_id')),
+                    'multiprocessor_count': _to_int(_text(mig, 'device_attributes/shared/multiprocessor_count')),
+                    'memory_total_mib': _to_int(_text(mig, 'fb_memory_usage/total')),
+                    'memory_free_mib': _to_int(_text(mig, 'fb_memory_usage/free')),
+                }
+            )
+        result['gpus'].append(
+            {
+                'uuid': _clean(_text(gpu, 'uuid')),
+                'name': _clean(_text(gpu, 'product_name')),
+                'architecture': _clean(_text(gpu, 'product_architecture')),
+                'pci_bus_id': normalize_bus_id(gpu.get('id') or _text(gpu, 'pci/pci_bus_id')),
+                'minor_number': _to_int(_text(gpu, 'minor_number')),
+                'memory_total_mib': _to_int(_text(gpu, 'fb_memory_usage/total')),
+                'memory_used_mib': _to_int(_text(gpu, 'fb_memory_usage/used')),
+                'memory_free_mib': _to_int(_text(gpu, 'fb_memory_usage/free')),
+                'persistence_mode': _clean(_text(gpu, 'persistence_mode')),
+                'mig_mode': {
+                    'current': _clean(_text(gpu, 'mig_mode/current_mig')),
+                    'pending': _clean(_text(gpu, 'mig_mode/pending_mig')),
+                },
+                'mig_devices': mig_devices,
+            }
+        )
     return result
 
 
@@ -201,37 +207,39 @@ def merge_gpu_data(csv_rows, xml_data):
             extra = xml_gpus[position]
         extra = extra or {}
         mig_current = _clean(row.get('mig.mode.current')) or extra.get('mig_mode', {}).get('current')
-        devices.append({
-            'index': _to_int(row.get('index')),
-            'uuid': _clean(row.get('uuid')),
-            'name': _clean(row.get('name')),
-            'architecture': extra.get('architecture'),
-            'pci_bus_id': normalize_bus_id(row.get('pci.bus_id')),
-            'memory_total_mib': _to_int(row.get('memory.total')),
-            'memory_used_mib': _to_int(row.get('memory.used')),
-            'memory_free_mib': _to_int(row.get('memory.free')),
-            'driver_version': _clean(row.get('driver_version')),
-            'cuda_version': cuda_version,
-            'compute_capability': _clean(row.get('compute_cap')),
-            'utilization_gpu_percent': _to_int(row.get('utilization.gpu')),
-            'temperature_c': _to_int(row.get('temperature.gpu')),
-            'power_draw_w': _to_float(row.get('power.draw')),
-            'power_limit_w': _to_float(row.get('power.limit')),
-            'persistence_mode': _clean(row.get('persistence_mode')) or extra.get('persistence_mode'),
-            'mig_mode': {
-                'current': mig_current,
-                'pending': extra.get('mig_mode', {}).get('pending'),
-            },
-            'mig_devices': extra.get('mig_devices', []),
-        })
+        devices.append(
+            {
+                'index': _to_int(row.get('index')),
+                'uuid': _clean(row.get('uuid')),
+                'name': _clean(row.get('name')),
+                'architecture': extra.get('architecture'),
+                'pci_bus_id': normalize_bus_id(row.get('pci.bus_id')),
+                'memory_total_mib': _to_int(row.get('memory.total')),
+                'memory_used_mib': _to_int(row.get('memory.used')),
+                'memory_free_mib': _to_int(row.get('memory.free')),
+                'driver_version': _clean(row.get('driver_version')),
+                'cuda_version': cuda_version,
+                'compute_capability': _clean(row.get('compute_cap')),
+                'utilization_gpu_percent': _to_int(row.get('utilization.gpu')),
+                'temperature_c': _to_int(row.get('temperature.gpu')),
+                'power_draw_w': _to_float(row.get('power.draw')),
+                'power_limit_w': _to_float(row.get('power.limit')),
+                'persistence_mode': _clean(row.get('persistence_mode')) or extra.get('persistence_mode'),
+                'mig_mode': {
+                    'current': mig_current,
+                    'pending': extra.get('mig_mode', {}).get('pending'),
+                },
+                'mig_devices': extra.get('mig_devices', []),
+            }
+        )
     return devices
 
 
 def _read_sysfs(path):
     try:
-        with open(path, 'r') as handle:
+        with open(path) as handle:
             return handle.read().strip()
-    except (IOError, OSError):
+    except OSError:
         return None
 
 
@@ -239,7 +247,7 @@ def scan_sysfs_pci(root=SYSFS_PCI_DEVICES):
     """List NVIDIA display-class devices from sysfs. Returns None when the sysfs tree is not readable."""
     try:
         entries = sorted(os.listdir(root))
-    except (IOError, OSError):
+    except OSError:
         return None
     devices = []
     for address in entries:
@@ -250,14 +258,16 @@ def scan_sysfs_pci(root=SYSFS_PCI_DEVICES):
             continue
         driver_link = os.path.join(path, 'driver')
         driver = os.path.basename(os.readlink(driver_link)) if os.path.islink(driver_link) else None
-        devices.append({
-            'address': address.lower(),
-            'vendor_id': vendor,
-            'device_id': (_read_sysfs(os.path.join(path, 'device')) or '').lower() or None,
-            'class': pci_class,
-            'driver': driver,
-            'description': None,
-        })
+        devices.append(
+            {
+                'address': address.lower(),
+                'vendor_id': vendor,
+                'device_id': (_read_sysfs(os.path.join(path, 'device')) or '').lower() or None,
+                'class': pci_class,
+                'driver': driver,
+                'description': None,
+            }
+        )
     return devices
 
 
@@ -276,14 +286,16 @@ def parse_lspci(text):
         address = match.group('address').lower()
         if address.count(':') == 1:
             address = '0000:' + address
-        devices.append({
-            'address': address,
-            'vendor_id': NVIDIA_PCI_VENDOR_ID,
-            'device_id': '0x' + match.group('device').lower(),
-            'class': '0x' + pci_class,
-            'driver': None,
-            'description': match.group('description').strip(),
-        })
+        devices.append(
+            {
+                'address': address,
+                'vendor_id': NVIDIA_PCI_VENDOR_ID,
+                'device_id': '0x' + match.group('device').lower(),
+                'class': '0x' + pci_class,
+                'driver': None,
+                'description': match.group('description').strip(),
+            }
+        )
     return devices
 
 
@@ -303,7 +315,7 @@ def empty_facts():
     }
 
 
-class NvidiaGpuProbe(object):
+class NvidiaGpuProbe:
     """Collect GPU facts on the target through an AnsibleModule (for run_command and get_bin_path)."""
 
     def __init__(self, module, nvidia_smi_path=None, sysfs_pci_root=None, module_version_path=None):
@@ -322,8 +334,9 @@ class NvidiaGpuProbe(object):
         if self.nvidia_smi_path:
             if os.path.isfile(self.nvidia_smi_path) and os.access(self.nvidia_smi_path, os.X_OK):
                 return self.nvidia_smi_path
-            self.warnings.append('nvidia_smi_path %s is not an executable file; looked on the PCI bus instead'
-                                 % self.nvidia_smi_path)
+            self.warnings.append(
+                'nvidia_smi_path %s is not an executable file; looked on the PCI bus instead' % self.nvidia_smi_path
+            )
             return None
         return self.module.get_bin_path('nvidia-smi', required=False)
 
@@ -337,7 +350,7 @@ class NvidiaGpuProbe(object):
         try:
             rows = parse_query_gpu_csv(out)
         except ValueError as exc:
-            raise NvidiaSmiError(STATUS_SMI_FAILED, str(exc), rc)
+            raise NvidiaSmiError(STATUS_SMI_FAILED, str(exc), rc) from exc
         if not rows and classify_failure(out) == STATUS_NO_DEVICES:
             raise NvidiaSmiError(STATUS_NO_DEVICES, out.strip(), rc)
 
@@ -347,11 +360,14 @@ class NvidiaGpuProbe(object):
             try:
                 xml_data = parse_smi_xml(out)
             except ET.ParseError as exc:
-                self.warnings.append('nvidia-smi -q -x printed XML that could not be parsed (%s): '
-                                     'CUDA version and pending MIG mode are unknown' % exc)
+                self.warnings.append(
+                    'nvidia-smi -q -x printed XML that could not be parsed (%s): '
+                    'CUDA version and pending MIG mode are unknown' % exc
+                )
         else:
-            self.warnings.append('nvidia-smi -q -x failed (exit code %d): CUDA version and pending MIG mode '
-                                 'are unknown' % rc)
+            self.warnings.append(
+                'nvidia-smi -q -x failed (exit code %d): CUDA version and pending MIG mode are unknown' % rc
+            )
         devices = merge_gpu_data(rows, xml_data)
         driver_version = (xml_data or {}).get('driver_version') or (devices[0]['driver_version'] if devices else None)
         cuda_version = (xml_data or {}).get('cuda_version')
@@ -387,14 +403,16 @@ class NvidiaGpuProbe(object):
                     facts['error'] = exc.message
                     self.warnings.append('nvidia-smi failed (%s, exit code %s): %s' % (exc.status, exc.rc, exc.message))
             else:
-                facts.update({
-                    'status': STATUS_OK,
-                    'source': 'nvidia-smi',
-                    'driver_version': driver_version,
-                    'cuda_version': cuda_version,
-                    'devices': devices,
-                    'count': len(devices),
-                })
+                facts.update(
+                    {
+                        'status': STATUS_OK,
+                        'source': 'nvidia-smi',
+                        'driver_version': driver_version,
+                        'cuda_version': cuda_version,
+                        'devices': devices,
+                        'count': len(devices),
+                    }
+                )
 
         if facts['source'] == 'none' and facts['pci_devices']:
             facts['source'] = 'pci'

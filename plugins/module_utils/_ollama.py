@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright (c) selfhosted_ai.stack contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
@@ -14,12 +13,12 @@ from __future__ import annotations
 import http.client
 import json
 import re
-import socket
 from urllib.error import HTTPError, URLError
 from urllib.parse import urlparse
 
 from ansible.module_utils.common.text.converters import to_text
-from ansible.module_utils.urls import ConnectionError as UrlsConnectionError, open_url
+from ansible.module_utils.urls import ConnectionError as UrlsConnectionError
+from ansible.module_utils.urls import open_url
 
 DEFAULT_API_URL = 'http://127.0.0.1:11434'
 DEFAULT_REGISTRY = 'registry.ollama.ai'
@@ -51,7 +50,7 @@ NAME_RULES = (
 )
 
 
-class ModelName(object):
+class ModelName:
     """A validated Ollama model name, with the forms Ollama uses for it."""
 
     def __init__(self, host, namespace, model, tag):
@@ -68,7 +67,9 @@ class ModelName(object):
         original = text
         text = text.strip()
         if text != text.lower():
-            raise ValueError('Model name %r has upper-case letters; write it in lowercase (%s).' % (original, NAME_RULES))
+            raise ValueError(
+                'Model name %r has upper-case letters; write it in lowercase (%s).' % (original, NAME_RULES)
+            )
         if '@' in text:
             raise ValueError('Model name %r has a digest; name the model by tag instead (%s).' % (original, NAME_RULES))
         if '..' in text or '//' in text or text.startswith('/') or text.endswith('/') or text.endswith(':'):
@@ -84,10 +85,16 @@ class ModelName(object):
             raise ValueError('Model name %r has more than one tag (%s).' % (original, NAME_RULES))
         namespace = segments.pop() if segments else DEFAULT_NAMESPACE
         host = segments.pop() if segments else DEFAULT_REGISTRY
-        for label, value, pattern in (('host', host, _HOST_PART), ('namespace', namespace, _NAMESPACE_PART),
-                                      ('model', model, _MODEL_PART), ('tag', tag, _TAG_PART)):
+        for label, value, pattern in (
+            ('host', host, _HOST_PART),
+            ('namespace', namespace, _NAMESPACE_PART),
+            ('model', model, _MODEL_PART),
+            ('tag', tag, _TAG_PART),
+        ):
             if not pattern.match(value):
-                raise ValueError('Model name %r: the %s part %r is not valid (%s).' % (original, label, value, NAME_RULES))
+                raise ValueError(
+                    'Model name %r: the %s part %r is not valid (%s).' % (original, label, value, NAME_RULES)
+                )
         return cls(host, namespace, model, tag)
 
     @property
@@ -159,7 +166,7 @@ class OllamaPullError(OllamaError):
     """Ollama answered, but the pull failed (unknown model, registry unreachable from Ollama, disk full...)."""
 
 
-class PullProgress(object):
+class PullProgress:
     """A short summary of a pull's NDJSON stream: one entry per status change and one per layer."""
 
     def __init__(self):
@@ -196,7 +203,7 @@ class PullProgress(object):
         return sum(entry.get('total') or 0 for entry in self.entries)
 
 
-class OllamaClient(object):
+class OllamaClient:
     """The few calls of Ollama's API (docs/api.md of ollama/ollama) the modules need."""
 
     def __init__(self, api_url=DEFAULT_API_URL, bearer_token=None, timeout=30, validate_certs=True):
@@ -219,15 +226,24 @@ class OllamaClient(object):
             data = json.dumps(payload).encode('utf-8')
             headers['Content-Type'] = 'application/json'
         try:
-            return open_url(url, data=data, headers=headers, method=method, timeout=timeout or self.timeout,
-                            validate_certs=self.validate_certs, http_agent='selfhosted_ai.stack')
+            return open_url(
+                url,
+                data=data,
+                headers=headers,
+                method=method,
+                timeout=timeout or self.timeout,
+                validate_certs=self.validate_certs,
+                http_agent='selfhosted_ai.stack',
+            )
         except HTTPError as exc:
-            raise self._http_error(method, path, exc)
-        except (URLError, UrlsConnectionError, http.client.HTTPException, socket.timeout, OSError) as exc:
+            raise self._http_error(method, path, exc) from exc
+        except (TimeoutError, URLError, UrlsConnectionError, http.client.HTTPException, OSError) as exc:
             reason = getattr(exc, 'reason', None) or exc
             raise OllamaConnectionError(
                 'Cannot reach the Ollama API at %s (%s %s): %s. Check that Ollama runs and that api_url is right.'
-                % (self.api_url, method, path, to_text(reason)), url=url)
+                % (self.api_url, method, path, to_text(reason)),
+                url=url,
+            ) from exc
 
     def _http_error(self, method, path, exc):
         try:
@@ -244,24 +260,32 @@ class OllamaClient(object):
         hint = ''
         if exc.code in (401, 403):
             hint = ' Check bearer_token: the API (or the proxy in front of it) refused the request.'
-        return OllamaError('Ollama API %s %s%s answered HTTP %d: %s.%s'
-                           % (method, self.api_url, path, exc.code, message or exc.reason, hint),
-                           status=exc.code, url=self.api_url + path)
+        return OllamaError(
+            'Ollama API %s %s%s answered HTTP %d: %s.%s'
+            % (method, self.api_url, path, exc.code, message or exc.reason, hint),
+            status=exc.code,
+            url=self.api_url + path,
+        )
 
     def _json(self, method, path, payload=None):
         response = self._open(method, path, payload)
         try:
             body = response.read()
-        except (socket.timeout, OSError, http.client.HTTPException) as exc:
-            raise OllamaConnectionError('Reading the answer of %s %s%s failed: %s'
-                                        % (method, self.api_url, path, to_text(exc)), url=self.api_url + path)
+        except (TimeoutError, OSError, http.client.HTTPException) as exc:
+            raise OllamaConnectionError(
+                'Reading the answer of %s %s%s failed: %s' % (method, self.api_url, path, to_text(exc)),
+                url=self.api_url + path,
+            ) from exc
         if not body.strip():
             return {}
         try:
             return json.loads(to_text(body))
         except ValueError:
-            raise OllamaError('%s %s%s did not answer JSON (is api_url an Ollama server?): %r'
-                              % (method, self.api_url, path, body[:200]), url=self.api_url + path)
+            raise OllamaError(
+                '%s %s%s did not answer JSON (is api_url an Ollama server?): %r'
+                % (method, self.api_url, path, body[:200]),
+                url=self.api_url + path,
+            ) from None
 
     def list_models(self):
         """GET /api/tags: the models present locally, as Ollama lists them."""
@@ -306,25 +330,35 @@ class OllamaClient(object):
                 try:
                     event = json.loads(line)
                 except ValueError:
-                    raise OllamaError('POST %s%s streamed a line that is not JSON: %r' % (self.api_url, path, line[:200]))
+                    raise OllamaError(
+                        'POST %s%s streamed a line that is not JSON: %r' % (self.api_url, path, line[:200])
+                    ) from None
                 if not isinstance(event, dict):
                     continue
                 status = to_text(event.get('status') or '')
                 # Ollama reports a failure inside the stream, after HTTP 200: {"error": "..."} from the classic
                 # server, {"status": "error: ..."} from the newer registry client.
-                error = event.get('error') or (status[len('error:'):].strip() if status.startswith('error:') else None)
+                error = event.get('error') or (status[len('error:') :].strip() if status.startswith('error:') else None)
                 if error:
-                    raise OllamaPullError('Ollama could not pull %r: %s' % (name, to_text(error)), url=self.api_url + path)
+                    raise OllamaPullError(
+                        'Ollama could not pull %r: %s' % (name, to_text(error)), url=self.api_url + path
+                    )
                 entry = progress.add(event)
                 if entry is not None and on_entry is not None:
                     on_entry(entry)
                 if status == 'success':
                     succeeded = True
-        except (socket.timeout, OSError, http.client.HTTPException) as exc:
-            raise OllamaConnectionError('The pull stream of %r from %s%s broke off: %s (read_timeout %ss)'
-                                        % (name, self.api_url, path, to_text(exc), read_timeout), url=self.api_url + path)
+        except (TimeoutError, OSError, http.client.HTTPException) as exc:
+            raise OllamaConnectionError(
+                'The pull stream of %r from %s%s broke off: %s (read_timeout %ss)'
+                % (name, self.api_url, path, to_text(exc), read_timeout),
+                url=self.api_url + path,
+            ) from exc
         if not succeeded:
             last = progress.entries[-1]['status'] if progress.entries else 'nothing'
-            raise OllamaPullError('The pull of %r from %s%s ended without "success" (last status: %s).'
-                                  % (name, self.api_url, path, last), url=self.api_url + path)
+            raise OllamaPullError(
+                'The pull of %r from %s%s ended without "success" (last status: %s).'
+                % (name, self.api_url, path, last),
+                url=self.api_url + path,
+            )
         return progress

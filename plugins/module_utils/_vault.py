@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright (c) selfhosted_ai.stack maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
@@ -12,9 +11,7 @@ person can act on. Secret values, tokens and secret_ids never appear in those me
 ``VAULT_ARGUMENT_SPEC`` matches the ``selfhosted_ai.stack._vault`` doc fragment.
 """
 
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type
-
+import contextlib
 import inspect
 import os
 import sys
@@ -25,6 +22,7 @@ from ansible.module_utils.basic import env_fallback
 try:
     import hvac
     import hvac.exceptions
+
     HAS_HVAC = True
     HVAC_IMPORT_ERROR = None
 except ImportError:
@@ -33,6 +31,7 @@ except ImportError:
 
 try:
     import requests.exceptions
+
     HAS_REQUESTS = True
 except ImportError:
     HAS_REQUESTS = False
@@ -112,7 +111,7 @@ def _server_errors(exc):
     return text or exc.__class__.__name__
 
 
-class VaultConnection(object):
+class VaultConnection:
     """Connection and authentication options for one Vault/OpenBao server.
 
     Build it with keyword arguments named as in ``VAULT_ARGUMENT_SPEC`` (``from_params``
@@ -120,9 +119,21 @@ class VaultConnection(object):
     or use the KV v2 helpers, which translate every failure into ``VaultError``.
     """
 
-    def __init__(self, url=None, auth_method='auto', token=None, role_id=None, secret_id=None,
-                 approle_mount_point='approle', namespace=None, ca_cert=None, validate_certs=None,
-                 client_cert=None, client_key=None, timeout=30):
+    def __init__(
+        self,
+        url=None,
+        auth_method='auto',
+        token=None,
+        role_id=None,
+        secret_id=None,
+        approle_mount_point='approle',
+        namespace=None,
+        ca_cert=None,
+        validate_certs=None,
+        client_cert=None,
+        client_key=None,
+        timeout=30,
+    ):
         self.url = (url or '').strip().rstrip('/') or None
         self.auth_method = auth_method or 'auto'
         self.token = token or None
@@ -157,8 +168,8 @@ class VaultConnection(object):
         if not HAS_HVAC:
             raise VaultError(
                 'the Python library hvac is required for Vault/OpenBao access but could not be '
-                'imported by %s (install it: pip install hvac); %s'
-                % (sys.executable, _last_line(HVAC_IMPORT_ERROR)))
+                'imported by %s (install it: pip install hvac); %s' % (sys.executable, _last_line(HVAC_IMPORT_ERROR))
+            )
         if not self.url:
             raise VaultError('no Vault/OpenBao URL given: set the url option or VAULT_ADDR/BAO_ADDR')
         if not (self.url.startswith('http://') or self.url.startswith('https://')):
@@ -167,13 +178,19 @@ class VaultConnection(object):
             raise VaultError('auth_method must be one of %s, not %r' % (', '.join(AUTH_METHODS), self.auth_method))
         method = self.effective_auth_method
         if method == 'token' and not self.token:
-            raise VaultError('no token for %s: set the token option or VAULT_TOKEN/BAO_TOKEN, '
-                             'or use AppRole (role_id and secret_id)' % self.url)
+            raise VaultError(
+                'no token for %s: set the token option or VAULT_TOKEN/BAO_TOKEN, '
+                'or use AppRole (role_id and secret_id)' % self.url
+            )
         if method == 'approle' and not (self.role_id and self.secret_id):
             raise VaultError('AppRole authentication to %s needs both role_id and secret_id' % self.url)
         if self.client_key and not self.client_cert:
             raise VaultError('client_key was given without client_cert')
-        for label, path in (('ca_cert', self.ca_cert), ('client_cert', self.client_cert), ('client_key', self.client_key)):
+        for label, path in (
+            ('ca_cert', self.ca_cert),
+            ('client_cert', self.client_cert),
+            ('client_key', self.client_key),
+        ):
             if path and not os.path.isfile(path):
                 raise VaultError('%s file %s does not exist' % (label, path))
         if self.timeout <= 0:
@@ -195,13 +212,15 @@ class VaultConnection(object):
             return VaultError(
                 'TLS verification failed for %s (set ca_cert to the CA that signed the server '
                 'certificate, or client_cert/client_key when the server asks for one): %s'
-                % (self.url, self._scrub(exc)[:400]))
+                % (self.url, self._scrub(exc)[:400])
+            )
         if isinstance(exc, requests.exceptions.Timeout):
-            return VaultError('Vault/OpenBao at %s did not answer within %s seconds'
-                              % (self.url, self.timeout))
+            return VaultError('Vault/OpenBao at %s did not answer within %s seconds' % (self.url, self.timeout))
         if isinstance(exc, requests.exceptions.ConnectionError):
-            return VaultError('cannot reach Vault/OpenBao at %s (is it running and is the URL right?): %s'
-                              % (self.url, self._scrub(exc)[:400]))
+            return VaultError(
+                'cannot reach Vault/OpenBao at %s (is it running and is the URL right?): %s'
+                % (self.url, self._scrub(exc)[:400])
+            )
         if isinstance(exc, requests.exceptions.RequestException):
             return VaultError('request to Vault/OpenBao at %s failed: %s' % (self.url, self._scrub(exc)[:400]))
         return None
@@ -223,8 +242,10 @@ class VaultConnection(object):
                 return VaultError('Vault/OpenBao at %s is not initialised' % self.url)
             if isinstance(exc, hvac.exceptions.VaultError):
                 return VaultError('Vault/OpenBao at %s refused %s: %s' % (self.url, action, detail))
-        return VaultError('unexpected error while %s at %s: %s: %s'
-                          % (action, self.url, exc.__class__.__name__, self._scrub(exc)[:400]))
+        return VaultError(
+            'unexpected error while %s at %s: %s: %s'
+            % (action, self.url, exc.__class__.__name__, self._scrub(exc)[:400])
+        )
 
     # ------------------------------------------------------------------ client
     def _new_client(self):
@@ -234,21 +255,25 @@ class VaultConnection(object):
         cert = None
         if self.client_cert:
             cert = (self.client_cert, self.client_key) if self.client_key else self.client_cert
-        return hvac.Client(url=self.url, token=None, verify=verify, cert=cert,
-                           timeout=self.timeout, namespace=self.namespace)
+        return hvac.Client(
+            url=self.url, token=None, verify=verify, cert=cert, timeout=self.timeout, namespace=self.namespace
+        )
 
     def _authenticate(self, client):
         method = self.effective_auth_method
         if method == 'approle':
             try:
-                client.auth.approle.login(role_id=self.role_id, secret_id=self.secret_id,
-                                          mount_point=self.approle_mount_point)
+                client.auth.approle.login(
+                    role_id=self.role_id, secret_id=self.secret_id, mount_point=self.approle_mount_point
+                )
             except Exception as e:  # pylint: disable=broad-except
                 err = self._network_error(e)
                 if err is not None:
-                    raise err
-                raise VaultError('AppRole login to %s (auth mount %r) failed, check role_id and secret_id: %s'
-                                 % (self.url, self.approle_mount_point, self._scrub(_server_errors(e))))
+                    raise err from e
+                raise VaultError(
+                    'AppRole login to %s (auth mount %r) failed, check role_id and secret_id: %s'
+                    % (self.url, self.approle_mount_point, self._scrub(_server_errors(e)))
+                ) from e
             self._owns_token = True
             return
         client.token = self.token
@@ -257,11 +282,13 @@ class VaultConnection(object):
         except Exception as e:  # pylint: disable=broad-except
             err = self._network_error(e)
             if err is not None:
-                raise err
+                raise err from e
             if isinstance(e, (hvac.exceptions.Forbidden, hvac.exceptions.Unauthorized)):
-                raise VaultError('permission denied / invalid token for %s: the server refused the token (%s)'
-                                 % (self.url, self._scrub(_server_errors(e))))
-            raise self._translate(e, 'checking the token')
+                raise VaultError(
+                    'permission denied / invalid token for %s: the server refused the token (%s)'
+                    % (self.url, self._scrub(_server_errors(e)))
+                ) from e
+            raise self._translate(e, 'checking the token') from e
 
     def client(self):
         """An authenticated hvac client (created once per connection object)."""
@@ -278,10 +305,9 @@ class VaultConnection(object):
         client, self._client = self._client, None
         if client is not None and self._owns_token:
             self._owns_token = False
-            try:
+            # best effort: the token expires with its TTL anyway
+            with contextlib.suppress(Exception):
                 client.auth.token.revoke_self()
-            except Exception:  # pylint: disable=broad-except
-                pass  # best effort: the token expires with its TTL anyway
 
     # ------------------------------------------------------------------ KV v2
     def kv2_read(self, path, mount_point='secret'):
@@ -303,14 +329,16 @@ class VaultConnection(object):
                 break
             except Exception as e:  # pylint: disable=broad-except
                 if not (HAS_HVAC and isinstance(e, hvac.exceptions.InvalidPath)):
-                    raise self._translate(e, 'reading %s/%s' % (mount_point, path))
+                    raise self._translate(e, 'reading %s/%s' % (mount_point, path)) from e
                 found = self._kv2_read_metadata(kv, path, mount_point)
                 if found is not None:
                     return found
                 # another process wrote it between the two reads (get-or-generate races): read it again
         else:
-            raise VaultError('%s/%s on %s was written while it was being read, %d times; run again'
-                             % (mount_point, path, self.url, _KV2_READ_ATTEMPTS))
+            raise VaultError(
+                '%s/%s on %s was written while it was being read, %d times; run again'
+                % (mount_point, path, self.url, _KV2_READ_ATTEMPTS)
+            )
         body = (raw or {}).get('data') or {}
         metadata = body.get('metadata') or {}
         version = int(metadata.get('version') or 0)
@@ -330,7 +358,7 @@ class VaultConnection(object):
             if HAS_HVAC and isinstance(e, (hvac.exceptions.InvalidPath, hvac.exceptions.Forbidden)):
                 # never written, or a token that may not read metadata: a check-and-set write tells
                 return None, 0, False
-            raise self._translate(e, 'reading the metadata of %s/%s' % (mount_point, path))
+            raise self._translate(e, 'reading the metadata of %s/%s' % (mount_point, path)) from e
         body = (raw or {}).get('data') or {}
         version = int(body.get('current_version') or 0)
         if version == 0:
@@ -362,13 +390,14 @@ class VaultConnection(object):
         """
         client = self.client()
         try:
-            client.secrets.kv.v2.create_or_update_secret(path=path, secret=data, cas=cas,
-                                                         mount_point=mount_point)
+            client.secrets.kv.v2.create_or_update_secret(path=path, secret=data, cas=cas, mount_point=mount_point)
         except Exception as e:  # pylint: disable=broad-except
             if HAS_HVAC and isinstance(e, hvac.exceptions.InvalidRequest) and _CAS_MISMATCH in _server_errors(e):
                 return False
             if HAS_HVAC and isinstance(e, hvac.exceptions.InvalidPath):
-                raise VaultError('no KV version 2 secrets engine is mounted at %r on %s (enable one: '
-                                 'bao secrets enable -path=%s kv-v2)' % (mount_point, self.url, mount_point))
-            raise self._translate(e, 'writing %s/%s' % (mount_point, path))
+                raise VaultError(
+                    'no KV version 2 secrets engine is mounted at %r on %s (enable one: '
+                    'bao secrets enable -path=%s kv-v2)' % (mount_point, self.url, mount_point)
+                ) from e
+            raise self._translate(e, 'writing %s/%s' % (mount_point, path)) from e
         return True

@@ -1,5 +1,4 @@
 #!/usr/bin/python
-# -*- coding: utf-8 -*-
 # Copyright (c) selfhosted_ai.stack contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
@@ -188,8 +187,12 @@ def main():
         if params[option] <= 0:
             module.fail_json(msg='%s must be a positive number of seconds, not %s.' % (option, params[option]))
 
-    client = OllamaClient(api_url=params['api_url'], bearer_token=params['bearer_token'],
-                          timeout=params['timeout'], validate_certs=params['validate_certs'])
+    client = OllamaClient(
+        api_url=params['api_url'],
+        bearer_token=params['bearer_token'],
+        timeout=params['timeout'],
+        validate_certs=params['validate_certs'],
+    )
     wanted = params['state']
     result = dict(changed=False, name=name.short, state=wanted, model=None, progress=[])
 
@@ -211,12 +214,15 @@ def main():
                 module.log('ollama_model: pulling %s from %s' % (name.short, client.api_url))
                 progress = client.pull(name.short, on_entry=log_entry, read_timeout=params['pull_timeout'])
                 result['progress'] = progress.entries
-                module.log('ollama_model: pulled %s (%d bytes in %d layers)' % (
-                    name.short, progress.total_bytes, len([e for e in progress.entries if e.get('digest')])))
+                module.log(
+                    'ollama_model: pulled %s (%d bytes in %d layers)'
+                    % (name.short, progress.total_bytes, len([e for e in progress.entries if e.get('digest')]))
+                )
                 current = client.find_model(name)
                 if current is None:
-                    module.warn('Ollama reported the pull of %s as successful, but GET /api/tags does not list it.'
-                                % name.short)
+                    module.warn(
+                        'Ollama reported the pull of %s as successful, but GET /api/tags does not list it.' % name.short
+                    )
         elif wanted == 'absent' and current is not None:
             result['changed'] = True
             after = 'absent'

@@ -1,5 +1,4 @@
 #!/usr/bin/python
-# -*- coding: utf-8 -*-
 # Copyright (c) selfhosted_ai.stack contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
@@ -121,8 +120,12 @@ def main():
     if params['timeout'] <= 0:
         module.fail_json(msg='timeout must be a positive number of seconds, not %s.' % params['timeout'])
 
-    client = OllamaClient(api_url=params['api_url'], bearer_token=params['bearer_token'],
-                          timeout=params['timeout'], validate_certs=params['validate_certs'])
+    client = OllamaClient(
+        api_url=params['api_url'],
+        bearer_token=params['bearer_token'],
+        timeout=params['timeout'],
+        validate_certs=params['validate_certs'],
+    )
     try:
         models = client.list_models()
     except OllamaError as exc:

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright (c) selfhosted_ai.stack maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
@@ -7,18 +6,20 @@
 Shared by the ``published_ports`` filter and the ``loopback_address``/``private_address`` tests.
 """
 
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type
-
 import ipaddress
 
 # Python's is_private also counts 0.0.0.0/8 and documentation ranges; a service must only be
 # published where the firewall's trusted networks can reach it, so the networks are listed here.
-PRIVATE_NETWORKS = tuple(ipaddress.ip_network(net) for net in (
-    '10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16',  # RFC 1918
-    '100.64.0.0/10',  # RFC 6598 shared address space (carrier-grade NAT, Tailscale)
-    'fc00::/7',  # RFC 4193 unique local IPv6
-))
+PRIVATE_NETWORKS = tuple(
+    ipaddress.ip_network(net)
+    for net in (
+        '10.0.0.0/8',
+        '172.16.0.0/12',
+        '192.168.0.0/16',  # RFC 1918
+        '100.64.0.0/10',  # RFC 6598 shared address space (carrier-grade NAT, Tailscale)
+        'fc00::/7',  # RFC 4193 unique local IPv6
+    )
+)
 
 
 def parse(value):

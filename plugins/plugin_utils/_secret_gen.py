@@ -1,13 +1,9 @@
-# -*- coding: utf-8 -*-
 # Copyright (c) selfhosted_ai.stack maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
 # FOR INTERNAL COLLECTION USE ONLY: the interface may change in any release.
 """Secret generation with the operating system's CSPRNG (the ``secrets`` module)."""
-
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type
 
 import base64
 import binascii
@@ -45,13 +41,13 @@ def alphabet(charset='alnum', chars=None):
         unique = ''.join(sorted(set(chars)))
         if len(unique) < 2:
             raise SecretSpecError('chars must contain at least two different characters')
-        if any(ord(c) < 0x20 or ord(c) == 0x7f for c in unique):
+        if any(ord(c) < 0x20 or ord(c) == 0x7F for c in unique):
             raise SecretSpecError('chars must not contain control characters')
         return unique
     try:
         return CHARSETS[charset]
     except KeyError:
-        raise SecretSpecError('unknown charset %r; use one of: %s' % (charset, ', '.join(sorted(CHARSETS))))
+        raise SecretSpecError('unknown charset %r; use one of: %s' % (charset, ', '.join(sorted(CHARSETS)))) from None
 
 
 def password(length, charset='alnum', chars=None):
@@ -65,8 +61,10 @@ def random_bytes_encoded(length, fmt):
     """``length`` random bytes encoded as ``fmt`` (hex, base64, base64url, jwt_secret)."""
     _check_length(length)
     if fmt == 'jwt_secret' and length < JWT_HS256_MIN_BYTES:
-        raise SecretSpecError('a JWT HS256 secret needs at least %d random bytes (256 bits); length=%d is too short'
-                              % (JWT_HS256_MIN_BYTES, length))
+        raise SecretSpecError(
+            'a JWT HS256 secret needs at least %d random bytes (256 bits); length=%d is too short'
+            % (JWT_HS256_MIN_BYTES, length)
+        )
     raw = secrets.token_bytes(length)
     if fmt == 'hex':
         return binascii.hexlify(raw).decode('ascii')
@@ -99,8 +97,12 @@ def field_generators(fmt='password', length=32, charset='alnum', chars=None, fie
     if fmt not in FORMATS:
         raise SecretSpecError('unknown format %r; use one of: %s' % (fmt, ', '.join(FORMATS)))
     _check_length(length)
-    if fmt != 'credentials' and (not isinstance(field, str) or not field or len(field) > 100
-                                 or any(ord(c) < 0x20 or ord(c) == 0x7f for c in field)):
+    if fmt != 'credentials' and (
+        not isinstance(field, str)
+        or not field
+        or len(field) > 100
+        or any(ord(c) < 0x20 or ord(c) == 0x7F for c in field)
+    ):
         raise SecretSpecError('field must be a non-empty name of at most 100 printable characters')
     if fmt in BYTE_FORMATS:
         random_bytes_encoded(length, fmt)  # validates (jwt minimum) before anything is stored

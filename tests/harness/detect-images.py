@@ -6,10 +6,10 @@ import urllib.error
 import urllib.request
 
 try:
-    urllib.request.urlopen("https://registry-1.docker.io/v2/", timeout=5)
+    urllib.request.urlopen('https://registry-1.docker.io/v2/', timeout=5)
     print(0)
 except urllib.error.HTTPError as answer:
     # Docker Hub answers an anonymous /v2/ with 401 and a token challenge.
-    print(0 if answer.code == 401 and answer.headers.get("Www-Authenticate") else 1)
+    print(0 if answer.code == 401 and answer.headers.get('Www-Authenticate') else 1)
 except (urllib.error.URLError, OSError):
     print(1)

@@ -4,6 +4,7 @@ ansible-test runs this file with get-pip arguments (e.g. pip==24.2 --no-setuptoo
 It bootstraps pip with the interpreter's ensurepip, then installs what was asked for from PyPI,
 honouring get-pip's own --no-setuptools / --no-wheel options.
 """
+
 import subprocess
 import sys
 
@@ -16,6 +17,9 @@ subprocess.check_call([sys.executable, '-m', 'ensurepip', '--default-pip'], stdo
 rc = subprocess.call([sys.executable, '-m', 'pip', 'install'] + args)
 remove = [name for name, skip in (('setuptools', no_setuptools), ('wheel', no_wheel)) if skip]
 if rc == 0 and remove:
-    subprocess.call([sys.executable, '-m', 'pip', 'uninstall', '-y', '-q'] + remove,
-                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.call(
+        [sys.executable, '-m', 'pip', 'uninstall', '-y', '-q'] + remove,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 sys.exit(rc)

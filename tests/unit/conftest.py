@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright (c) selfhosted_ai.stack contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
@@ -38,7 +37,7 @@ class ModuleExited(Exception):
         self.result = result
 
 
-class ModuleRun(object):
+class ModuleRun:
     """What one run of a module produced: its result dict and what it logged."""
 
     def __init__(self, result, logs):
@@ -96,9 +95,8 @@ def run_module(monkeypatch):
             module_args['_ansible_check_mode'] = True
         if diff:
             module_args['_ansible_diff'] = True
-        with patch_module_args(module_args):
-            with pytest.raises(ModuleExited) as exited:
-                main()
+        with patch_module_args(module_args), pytest.raises(ModuleExited) as exited:
+            main()
         return ModuleRun(exited.value.result, logs)
 
     return _run
@@ -119,8 +117,13 @@ OLLAMA_DOC_TAGS = [
         'modified_at': '2023-11-04T14:56:49.277302595-07:00',
         'size': 7365960935,
         'digest': '9f438cb9cd581fc025612d27f7c1a6669ff83a8bb0ed86c94fcf4c5440555697',
-        'details': {'format': 'gguf', 'family': 'llama', 'families': None, 'parameter_size': '13B',
-                    'quantization_level': 'Q4_0'},
+        'details': {
+            'format': 'gguf',
+            'family': 'llama',
+            'families': None,
+            'parameter_size': '13B',
+            'quantization_level': 'Q4_0',
+        },
     },
     {
         'name': 'llama3:latest',
@@ -128,50 +131,82 @@ OLLAMA_DOC_TAGS = [
         'modified_at': '2023-12-07T09:32:18.757212583-08:00',
         'size': 3825819519,
         'digest': 'fe938a131f40e6f6d40083c9f0f430a515233eb2edaa6d72eb85c50d64f2300e',
-        'details': {'format': 'gguf', 'family': 'llama', 'families': None, 'parameter_size': '7B',
-                    'quantization_level': 'Q4_0'},
+        'details': {
+            'format': 'gguf',
+            'family': 'llama',
+            'families': None,
+            'parameter_size': '7B',
+            'quantization_level': 'Q4_0',
+        },
     },
 ]
 
 # What the registry can deliver: name -> (layers [(digest, size)], /api/tags entry after the pull).
 OLLAMA_REPLAY_REGISTRY = {
     'qwen2.5:0.5b': (
-        [('sha256:c5396e06af294bd101b30dce59131a76d2b773e76950acc870eda801d3ab0515', 397807936),
-         ('sha256:66b9ea09bd5b7099cbb4fc820f31b575c0366fa439b08245566692c6784e281e', 68),
-         ('sha256:eb4402837c7829a690fa845de4d7f3fd842c2adee476d5341da8a46ea9255175', 11343)],
-        {'name': 'qwen2.5:0.5b', 'model': 'qwen2.5:0.5b', 'modified_at': '2026-11-22T10:41:46.000000000Z',
-         'size': 397821319, 'digest': 'a8b0c51577010a279d933d14c2a8ab4b268079d44c5c8830c0a93900f1827c67',
-         'details': {'parent_model': '', 'format': 'gguf', 'family': 'qwen2', 'families': ['qwen2'],
-                     'parameter_size': '494.03M', 'quantization_level': 'Q4_K_M'}},
+        [
+            ('sha256:c5396e06af294bd101b30dce59131a76d2b773e76950acc870eda801d3ab0515', 397807936),
+            ('sha256:66b9ea09bd5b7099cbb4fc820f31b575c0366fa439b08245566692c6784e281e', 68),
+            ('sha256:eb4402837c7829a690fa845de4d7f3fd842c2adee476d5341da8a46ea9255175', 11343),
+        ],
+        {
+            'name': 'qwen2.5:0.5b',
+            'model': 'qwen2.5:0.5b',
+            'modified_at': '2026-11-22T10:41:46.000000000Z',
+            'size': 397821319,
+            'digest': 'a8b0c51577010a279d933d14c2a8ab4b268079d44c5c8830c0a93900f1827c67',
+            'details': {
+                'parent_model': '',
+                'format': 'gguf',
+                'family': 'qwen2',
+                'families': ['qwen2'],
+                'parameter_size': '494.03M',
+                'quantization_level': 'Q4_K_M',
+            },
+        },
     ),
     'library-fan/tiny:q4': (
         [('sha256:0f9b3c1bde8a6c1e3b2b1c5d3d4a3e2f1f0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c', 1048576)],
-        {'name': 'library-fan/tiny:q4', 'model': 'library-fan/tiny:q4', 'modified_at': '2026-11-22T10:42:00Z',
-         'size': 1048576, 'digest': '5d1c3b5fcb5d8ad1365c0bd3c000a25d28ddbf732fe1c6add414de7275464c4e',
-         'details': {'format': 'gguf', 'family': 'llama', 'families': None, 'parameter_size': '1M',
-                     'quantization_level': 'Q4_0'}},
+        {
+            'name': 'library-fan/tiny:q4',
+            'model': 'library-fan/tiny:q4',
+            'modified_at': '2026-11-22T10:42:00Z',
+            'size': 1048576,
+            'digest': '5d1c3b5fcb5d8ad1365c0bd3c000a25d28ddbf732fe1c6add414de7275464c4e',
+            'details': {
+                'format': 'gguf',
+                'family': 'llama',
+                'families': None,
+                'parameter_size': '1M',
+                'quantization_level': 'Q4_0',
+            },
+        },
     ),
 }
 
 
-class OllamaReplayedAPI(object):
+class OllamaReplayedAPI:
     """State and request log of the replaying server (see the fixture ollama_replayed_api)."""
 
     def __init__(self):
         self.models = [dict(entry) for entry in OLLAMA_DOC_TAGS]
         self.registry = dict(OLLAMA_REPLAY_REGISTRY)
         self.requests = []
-        self.bearer_token = None          # when set, requests without this token get 401
-        self.error_style = 'classic'      # 'classic': {"error": ...}; 'registry': {"status": "error: ..."}
-        self.cut_stream_after = None      # close the pull stream after this many lines, without "success"
-        self.fail_tags_with = None        # (status, body) to answer GET /api/tags with
+        self.bearer_token = None  # when set, requests without this token get 401
+        self.error_style = 'classic'  # 'classic': {"error": ...}; 'registry': {"status": "error: ..."}
+        self.cut_stream_after = None  # close the pull stream after this many lines, without "success"
+        self.fail_tags_with = None  # (status, body) to answer GET /api/tags with
         self.url = None
 
     def names(self):
         return [entry['name'] for entry in self.models]
 
     def calls(self, method=None, path=None):
-        return [r for r in self.requests if (method is None or r['method'] == method) and (path is None or r['path'] == path)]
+        return [
+            r
+            for r in self.requests
+            if (method is None or r['method'] == method) and (path is None or r['path'] == path)
+        ]
 
     def pull_stream(self, name):
         """The objects Ollama streams for a pull, as in the "Pull a Model" section of docs/api.md."""
@@ -216,8 +251,9 @@ def _replay_handler(state):
             self.wfile.write(data)
 
         def _record(self, body):
-            state.requests.append({'method': self.command, 'path': self.path, 'headers': dict(self.headers.items()),
-                                   'body': body})
+            state.requests.append(
+                {'method': self.command, 'path': self.path, 'headers': dict(self.headers.items()), 'body': body}
+            )
 
         def _authorized(self):
             if state.bearer_token is None:

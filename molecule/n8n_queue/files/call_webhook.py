@@ -6,6 +6,7 @@ object: every call with its number, HTTP status, parsed body (or error) and time
 the number of finished calls is written to that file as calls finish (verify.yml waits on it before
 it stops a worker in the middle of a batch).
 """
+
 import argparse
 import concurrent.futures
 import http.client

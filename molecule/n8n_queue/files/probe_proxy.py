@@ -7,6 +7,7 @@ Prints one JSON object:
   unknown_https_unverified: the same without certificate checks: shows that the proxy itself refuses
   unknown_http:  plain HTTP with an unknown Host header: the error, or the status if one came
 """
+
 import argparse
 import http.client
 import json
@@ -24,8 +25,7 @@ def request(ip, port, host, path, context=None, timeout=15):
         conn.request('GET', path)
         response = conn.getresponse()
         response.read()
-        return {'status': response.status,
-                'headers': {k.lower(): v for k, v in response.getheaders()}}
+        return {'status': response.status, 'headers': {k.lower(): v for k, v in response.getheaders()}}
     except Exception as error:  # reported, not raised: refusals are expected for unknown names
         return {'status': 0, 'error': '%s: %s' % (type(error).__name__, error)}
     finally:
@@ -44,13 +44,17 @@ def main():
     unverified = ssl.create_default_context()
     unverified.check_hostname = False
     unverified.verify_mode = ssl.CERT_NONE
-    print(json.dumps({
-        'http': request(args.ip, 80, args.host, args.path),
-        'https': request(args.ip, 443, args.host, args.path, context),
-        'unknown_https': request(args.ip, 443, args.unknown_host, args.path, context),
-        'unknown_https_unverified': request(args.ip, 443, args.unknown_host, args.path, unverified),
-        'unknown_http': request(args.ip, 80, args.unknown_host, args.path),
-    }))
+    print(
+        json.dumps(
+            {
+                'http': request(args.ip, 80, args.host, args.path),
+                'https': request(args.ip, 443, args.host, args.path, context),
+                'unknown_https': request(args.ip, 443, args.unknown_host, args.path, context),
+                'unknown_https_unverified': request(args.ip, 443, args.unknown_host, args.path, unverified),
+                'unknown_http': request(args.ip, 80, args.unknown_host, args.path),
+            }
+        )
+    )
 
 
 if __name__ == '__main__':

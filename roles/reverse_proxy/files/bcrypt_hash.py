@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright (c) selfhosted_ai.stack maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
@@ -9,9 +8,6 @@ input and writes the list of "$2b$..." hashes, in the same order, as JSON. The s
 backend, so the same password always gives the same hash and the Caddyfile stays unchanged.
 Nothing secret is ever printed on errors.
 """
-
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type
 
 import ctypes
 import ctypes.util
@@ -44,7 +40,7 @@ def main():
     if len(request['passwords']) != len(request['salts']):
         sys.stderr.write('as many salts as passwords are needed\n')
         return 1
-    for index, (plain, salt) in enumerate(zip(request['passwords'], request['salts'])):
+    for index, (plain, salt) in enumerate(zip(request['passwords'], request['salts'], strict=True)):
         password = plain.encode('utf-8')
         if len(password) > 72:
             sys.stderr.write('basic-auth password %d is longer than 72 bytes, the bcrypt limit\n' % index)

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """ansible-playbook of this virtualenv, run from the repository root with the collection on its
 path, as the playbook tests run it (pytest puts this directory on sys.path)."""
@@ -11,12 +10,24 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[3]
-ANSIBLE_PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
+ANSIBLE_PLAYBOOK = Path(sys.executable).parent / 'ansible-playbook'
 
 
 def ansible_playbook(*args) -> subprocess.CompletedProcess:
     """Run ansible-playbook with ``args``; the result holds stdout, stderr and returncode (never raises)."""
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(REPO / ".collections"), ANSIBLE_NOCOLOR="1",
-               ANSIBLE_LOCALHOST_WARNING="false", ANSIBLE_INVENTORY_UNPARSED_WARNING="false")
-    return subprocess.run([str(ANSIBLE_PLAYBOOK), *(str(arg) for arg in args)],
-                          cwd=REPO, env=env, capture_output=True, text=True, timeout=120, check=False)
+    env = dict(
+        os.environ,
+        ANSIBLE_COLLECTIONS_PATH=str(REPO / '.collections'),
+        ANSIBLE_NOCOLOR='1',
+        ANSIBLE_LOCALHOST_WARNING='false',
+        ANSIBLE_INVENTORY_UNPARSED_WARNING='false',
+    )
+    return subprocess.run(
+        [str(ANSIBLE_PLAYBOOK), *(str(arg) for arg in args)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """inventories/multi-host, rendered for real: the open_webui role's own validate and spec tasks run
 for app1 with the inventory's variables, on the local connection (they only compute).
@@ -32,38 +31,47 @@ PLAYBOOK = """
 
 
 def render_open_webui(tmp_path: Path, *extra: str) -> subprocess.CompletedProcess:
-    playbook = tmp_path / "spec.yml"
+    playbook = tmp_path / 'spec.yml'
     playbook.write_text(PLAYBOOK)
-    args = ["-i", "inventories/multi-host", playbook, "-c", "local",
-            "-e", "ansible_python_interpreter=" + sys.executable, "-e", "spec_file=%s" % (tmp_path / "spec.json")]
+    args = [
+        '-i',
+        'inventories/multi-host',
+        playbook,
+        '-c',
+        'local',
+        '-e',
+        'ansible_python_interpreter=' + sys.executable,
+        '-e',
+        'spec_file=%s' % (tmp_path / 'spec.json'),
+    ]
     for value in extra:
-        args += ["-e", value]
+        args += ['-e', value]
     return ansible_playbook(*args)
 
 
 def test_open_webui_on_the_app_host_uses_every_gpu_host_and_the_data_host(tmp_path):
     result = render_open_webui(tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
-    spec = json.loads((tmp_path / "spec.json").read_text())
-    env = spec["env"]
-    assert env["OLLAMA_BASE_URLS"] == "http://10.20.0.31:11434;http://10.20.0.32:11434"
-    assert env["OLLAMA_BASE_URL"] == "http://10.20.0.31:11434"
-    assert env["DATABASE_HOST"] == "10.20.0.20"
-    assert env["DATABASE_PORT"] == "5432"
-    assert env["ENABLE_PERSISTENT_CONFIG"] == "false"
+    spec = json.loads((tmp_path / 'spec.json').read_text())
+    env = spec['env']
+    assert env['OLLAMA_BASE_URLS'] == 'http://10.20.0.31:11434;http://10.20.0.32:11434'
+    assert env['OLLAMA_BASE_URL'] == 'http://10.20.0.31:11434'
+    assert env['DATABASE_HOST'] == '10.20.0.20'
+    assert env['DATABASE_PORT'] == '5432'
+    assert env['ENABLE_PERSISTENT_CONFIG'] == 'false'
     # Published on app1's private address for the proxy on edge1.
-    assert spec["published_ports"] == ["10.20.0.40:3000:8080"]
+    assert spec['published_ports'] == ['10.20.0.40:3000:8080']
 
 
 def test_an_ollama_url_that_would_split_or_inject_is_refused(tmp_path):
-    bad = json.dumps({"open_webui_ollama_base_urls": ["http://10.20.0.31:11434;http://evil.example:11434"]})
+    bad = json.dumps({'open_webui_ollama_base_urls': ['http://10.20.0.31:11434;http://evil.example:11434']})
     result = render_open_webui(tmp_path, bad)
     assert result.returncode != 0
-    assert "the Ollama URLs (at least one)" in result.stdout
-    assert not (tmp_path / "spec.json").exists()
+    assert 'the Ollama URLs (at least one)' in result.stdout
+    assert not (tmp_path / 'spec.json').exists()
 
 
 def test_an_empty_ollama_list_is_refused(tmp_path):
-    result = render_open_webui(tmp_path, json.dumps({"open_webui_ollama_base_urls": []}))
+    result = render_open_webui(tmp_path, json.dumps({'open_webui_ollama_base_urls': []}))
     assert result.returncode != 0
-    assert "the Ollama URLs (at least one)" in result.stdout
+    assert 'the Ollama URLs (at least one)' in result.stdout

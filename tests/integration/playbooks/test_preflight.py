@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """playbooks/preflight.yml, run for real by ansible-playbook against inventories written here.
 
@@ -14,69 +13,72 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from ansible_run import ansible_playbook
 
 
 def run_preflight(tmp_path: Path, inventory: dict) -> subprocess.CompletedProcess:
-    hosts = tmp_path / "hosts.yml"
+    hosts = tmp_path / 'hosts.yml'
     hosts.write_text(yaml.safe_dump(inventory))
-    return ansible_playbook("-i", hosts, "playbooks/preflight.yml")
+    return ansible_playbook('-i', hosts, 'playbooks/preflight.yml')
 
 
-def layout(groups: dict, domain: str | None = "ai.example.org") -> dict:
-    hosts_vars = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
-    inventory = {"all": {"vars": dict(hosts_vars), "children": {}}}
+def layout(groups: dict, domain: str | None = 'ai.example.org') -> dict:
+    hosts_vars = {'ansible_connection': 'local', 'ansible_python_interpreter': sys.executable}
+    inventory = {'all': {'vars': dict(hosts_vars), 'children': {}}}
     if domain is not None:
-        inventory["all"]["vars"]["stack_domain"] = domain
+        inventory['all']['vars']['stack_domain'] = domain
     docker_children = {}
     for group, members in groups.items():
-        entry = {"hosts": {member: None for member in members}}
-        if group == "outside":
-            inventory["all"]["children"]["n8n_workers"] = entry
+        entry = {'hosts': {member: None for member in members}}
+        if group == 'outside':
+            inventory['all']['children']['n8n_workers'] = entry
         else:
             docker_children[group] = entry
-    inventory["all"]["children"]["docker_hosts"] = {"children": docker_children}
+    inventory['all']['children']['docker_hosts'] = {'children': docker_children}
     return inventory
 
 
 def test_a_consistent_inventory_passes(tmp_path):
-    result = run_preflight(tmp_path, layout({"proxy": ["h1"], "data": ["h1"], "apps": ["h1"],
-                                             "n8n_main": ["h1"], "n8n_workers": ["h2", "h3"]}))
+    result = run_preflight(
+        tmp_path,
+        layout({'proxy': ['h1'], 'data': ['h1'], 'apps': ['h1'], 'n8n_main': ['h1'], 'n8n_workers': ['h2', 'h3']}),
+    )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "failed=0" in result.stdout
+    assert 'failed=0' in result.stdout
 
 
 @pytest.mark.parametrize(
-    ("groups", "expected"),
+    ('groups', 'expected'),
     [
-        ({"proxy": ["h1"], "data": ["h1", "h2"]}, "at most one host in data"),
-        ({"proxy": ["h1"], "n8n_workers": ["h2"]}, "n8n_workers need exactly one n8n_main"),
-        ({"apps": ["h1"]}, "apps need a proxy host"),
-        ({"proxy": ["h1"], "outside": ["h9"]}, "not there: h9"),
+        ({'proxy': ['h1'], 'data': ['h1', 'h2']}, 'at most one host in data'),
+        ({'proxy': ['h1'], 'n8n_workers': ['h2']}, 'n8n_workers need exactly one n8n_main'),
+        ({'apps': ['h1']}, 'apps need a proxy host'),
+        ({'proxy': ['h1'], 'outside': ['h9']}, 'not there: h9'),
     ],
-    ids=["two-data-hosts", "workers-without-main", "apps-without-proxy", "host-outside-docker_hosts"],
+    ids=['two-data-hosts', 'workers-without-main', 'apps-without-proxy', 'host-outside-docker_hosts'],
 )
 def test_inconsistent_groups_are_refused_with_a_reason(tmp_path, groups, expected):
     result = run_preflight(tmp_path, layout(groups))
     assert result.returncode != 0
-    assert expected in " ".join(result.stdout.split()), result.stdout
+    assert expected in ' '.join(result.stdout.split()), result.stdout
 
 
 @pytest.mark.parametrize(
-    "domain",
-    [None, "Bad_Domain", "ai.example.org; rm -rf /", "-leading.example.org", "a" * 70 + ".org"],
-    ids=["missing", "upper-case-underscore", "shell-injection", "leading-hyphen", "label-too-long"],
+    'domain',
+    [None, 'Bad_Domain', 'ai.example.org; rm -rf /', '-leading.example.org', 'a' * 70 + '.org'],
+    ids=['missing', 'upper-case-underscore', 'shell-injection', 'leading-hyphen', 'label-too-long'],
 )
 def test_a_bad_stack_domain_is_refused_with_a_reason(tmp_path, domain):
-    result = run_preflight(tmp_path, layout({"proxy": ["h1"]}, domain=domain))
+    result = run_preflight(tmp_path, layout({'proxy': ['h1']}, domain=domain))
     assert result.returncode != 0
-    assert "set stack_domain" in " ".join(result.stdout.split()), result.stdout
+    assert 'set stack_domain' in ' '.join(result.stdout.split()), result.stdout
 
 
 def test_the_playbooks_syntax_is_valid_for_every_inventory():
-    for inventory in ("single-host", "multi-host", "sandbox"):
-        result = ansible_playbook("-i", f"inventories/{inventory}", "--syntax-check", "playbooks/site.yml", "playbooks/report.yml")
+    for inventory in ('single-host', 'multi-host', 'sandbox'):
+        result = ansible_playbook(
+            '-i', f'inventories/{inventory}', '--syntax-check', 'playbooks/site.yml', 'playbooks/report.yml'
+        )
         assert result.returncode == 0, result.stdout + result.stderr
 
 

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Services are published on loopback or private addresses only: each role's own validate.yml,
 run by ansible-playbook on localhost (it only reads variables), refuses 0.0.0.0, :: and public
@@ -13,7 +12,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from ansible_run import ansible_playbook
 
 PLAYBOOK = """
@@ -27,46 +25,46 @@ PLAYBOOK = """
 
 # role -> (variable, how one address is given, what the refusal message names)
 ROLES = {
-    "postgres": ("postgres_published_addresses", list, "postgres_published_addresses"),
-    "valkey": ("valkey_published_addresses", list, "valkey_published_addresses"),
-    "open_webui": ("open_webui_publish_address", str, "loopback or private"),
-    "ollama": ("ollama_publish_address", str, "is neither a loopback address nor"),
+    'postgres': ('postgres_published_addresses', list, 'postgres_published_addresses'),
+    'valkey': ('valkey_published_addresses', list, 'valkey_published_addresses'),
+    'open_webui': ('open_webui_publish_address', str, 'loopback or private'),
+    'ollama': ('ollama_publish_address', str, 'is neither a loopback address nor'),
 }
 
 
 def validate(tmp_path: Path, role: str, extra: dict) -> subprocess.CompletedProcess:
-    playbook = tmp_path / "validate.yml"
+    playbook = tmp_path / 'validate.yml'
     playbook.write_text(PLAYBOOK)
     variables = dict(extra, role=role, ansible_python_interpreter=sys.executable)
-    return ansible_playbook(playbook, "-e", json.dumps(variables))
+    return ansible_playbook(playbook, '-e', json.dumps(variables))
 
 
 def value(role: str, address: str):
     variable, kind = ROLES[role][:2]
-    return {variable: ["127.0.0.1", address] if kind is list else address}
+    return {variable: ['127.0.0.1', address] if kind is list else address}
 
 
-@pytest.mark.parametrize("role", sorted(ROLES))
-@pytest.mark.parametrize("address", ["0.0.0.0", "203.0.113.7", "2001:db8::7"])
+@pytest.mark.parametrize('role', sorted(ROLES))
+@pytest.mark.parametrize('address', ['0.0.0.0', '203.0.113.7', '2001:db8::7'])
 def test_a_public_or_wildcard_address_is_refused(tmp_path, role, address):
     extra = value(role, address)
-    extra["ollama_publish_private"] = True
+    extra['ollama_publish_private'] = True
     result = validate(tmp_path, role, extra)
     assert result.returncode != 0, result.stdout
     assert ROLES[role][2] in result.stdout, result.stdout
     assert address in result.stdout
 
 
-@pytest.mark.parametrize("role", sorted(ROLES))
-@pytest.mark.parametrize("address", ["10.20.0.20", "fd00::20"])
+@pytest.mark.parametrize('role', sorted(ROLES))
+@pytest.mark.parametrize('address', ['10.20.0.20', 'fd00::20'])
 def test_loopback_and_private_addresses_are_accepted(tmp_path, role, address):
     extra = value(role, address)
-    extra["ollama_publish_private"] = True
+    extra['ollama_publish_private'] = True
     result = validate(tmp_path, role, extra)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_ollama_needs_publish_private_for_a_private_address(tmp_path):
-    result = validate(tmp_path, "ollama", {"ollama_publish_address": "10.20.0.31"})
+    result = validate(tmp_path, 'ollama', {'ollama_publish_address': '10.20.0.31'})
     assert result.returncode != 0
-    assert "allowed: ollama_publish_private is off" in result.stdout
+    assert 'allowed: ollama_publish_private is off' in result.stdout

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """A throw-away PostgreSQL 15 server for the integration tests (fixture ``postgres_server``).
 
@@ -10,6 +9,7 @@ system user when the tests run as root (initdb refuses root).
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import pwd
@@ -27,52 +27,79 @@ START_TIMEOUT = 30
 
 def free_port():
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
+        sock.bind(('127.0.0.1', 0))
         return sock.getsockname()[1]
 
 
 def _bindir():
-    if os.environ.get("PG_BINDIR"):
-        return os.environ["PG_BINDIR"]
-    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    if os.environ.get('PG_BINDIR'):
+        return os.environ['PG_BINDIR']
+    candidates = sorted(glob.glob('/usr/lib/postgresql/*/bin/initdb'))
     return os.path.dirname(candidates[-1]) if candidates else None
 
 
-class PostgresServer(object):
+class PostgresServer:
     def __init__(self):
         self.bindir = _bindir()
-        self.host = "127.0.0.1"
+        self.host = '127.0.0.1'
         self.port = free_port()
-        self.user = "postgres"
+        self.user = 'postgres'
         self.password = secrets.token_urlsafe(24)
-        self.base = tempfile.mkdtemp(prefix="pg-tenants-")
-        self.datadir = os.path.join(self.base, "data")
+        self.base = tempfile.mkdtemp(prefix='pg-tenants-')
+        self.datadir = os.path.join(self.base, 'data')
         self._run_as = None
         if os.geteuid() == 0:
-            self._run_as = pwd.getpwnam("postgres")
+            self._run_as = pwd.getpwnam('postgres')
             os.chmod(self.base, 0o755)
             os.chown(self.base, self._run_as.pw_uid, self._run_as.pw_gid)
 
     def _cmd(self, args, **kw):
         if self._run_as is not None:
-            args = ["runuser", "-u", self._run_as.pw_name, "--"] + args
+            args = ['runuser', '-u', self._run_as.pw_name, '--'] + args
         return subprocess.run(args, check=True, capture_output=True, timeout=120, **kw)
 
     def start(self):
-        pwfile = os.path.join(self.base, "pw")
-        with open(pwfile, "w") as handle:
+        pwfile = os.path.join(self.base, 'pw')
+        with open(pwfile, 'w') as handle:
             handle.write(self.password)
         if self._run_as is not None:
             os.chown(pwfile, self._run_as.pw_uid, self._run_as.pw_gid)
         os.chmod(pwfile, 0o600)
-        self._cmd([os.path.join(self.bindir, "initdb"), "-D", self.datadir, "-U", self.user,
-                   "--pwfile", pwfile, "--auth=scram-sha-256", "-E", "UTF8", "--locale=C.UTF-8"])
+        self._cmd(
+            [
+                os.path.join(self.bindir, 'initdb'),
+                '-D',
+                self.datadir,
+                '-U',
+                self.user,
+                '--pwfile',
+                pwfile,
+                '--auth=scram-sha-256',
+                '-E',
+                'UTF8',
+                '--locale=C.UTF-8',
+            ]
+        )
         os.unlink(pwfile)
-        opts = ("-c listen_addresses=127.0.0.1 -p %d -c unix_socket_directories=%s -c fsync=off "
-                "-c synchronous_commit=off -c full_page_writes=off -c max_connections=400"
-                % (self.port, self.base))
-        self._cmd([os.path.join(self.bindir, "pg_ctl"), "-D", self.datadir, "-o", opts,
-                   "-l", os.path.join(self.base, "log"), "-w", "-t", str(START_TIMEOUT), "start"])
+        opts = (
+            '-c listen_addresses=127.0.0.1 -p %d -c unix_socket_directories=%s -c fsync=off '
+            '-c synchronous_commit=off -c full_page_writes=off -c max_connections=400' % (self.port, self.base)
+        )
+        self._cmd(
+            [
+                os.path.join(self.bindir, 'pg_ctl'),
+                '-D',
+                self.datadir,
+                '-o',
+                opts,
+                '-l',
+                os.path.join(self.base, 'log'),
+                '-w',
+                '-t',
+                str(START_TIMEOUT),
+                'start',
+            ]
+        )
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             try:
@@ -80,35 +107,46 @@ class PostgresServer(object):
                     return self
             except OSError:
                 time.sleep(0.2)
-        raise RuntimeError("PostgreSQL did not listen on %s:%d within %ds" % (self.host, self.port, START_TIMEOUT))
+        raise RuntimeError('PostgreSQL did not listen on %s:%d within %ds' % (self.host, self.port, START_TIMEOUT))
 
     def stop(self):
-        try:
-            self._cmd([os.path.join(self.bindir, "pg_ctl"), "-D", self.datadir, "-m", "immediate", "-w", "stop"])
-        except Exception:  # pylint: disable=broad-except
-            pass
+        with contextlib.suppress(Exception):  # best effort: the data directory goes anyway
+            self._cmd([os.path.join(self.bindir, 'pg_ctl'), '-D', self.datadir, '-m', 'immediate', '-w', 'stop'])
         shutil.rmtree(self.base, ignore_errors=True)
 
     @property
     def address(self):
-        return "%s:%d" % (self.host, self.port)
+        return '%s:%d' % (self.host, self.port)
 
     def module_options(self):
         """The tenant module's ``postgres`` option for this server."""
-        return {"host": self.host, "port": self.port, "login_user": self.user,
-                "login_password": self.password, "database": "postgres"}
+        return {
+            'host': self.host,
+            'port': self.port,
+            'login_user': self.user,
+            'login_password': self.password,
+            'database': 'postgres',
+        }
 
-    def connect(self, dbname="postgres", user=None, password=None):
+    def connect(self, dbname='postgres', user=None, password=None):
         import psycopg
-        return psycopg.connect(host=self.host, port=self.port, dbname=dbname, user=user or self.user,
-                               password=password if user else self.password, autocommit=True, connect_timeout=5)
+
+        return psycopg.connect(
+            host=self.host,
+            port=self.port,
+            dbname=dbname,
+            user=user or self.user,
+            password=password if user else self.password,
+            autocommit=True,
+            connect_timeout=5,
+        )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope='session')
 def postgres_server():
     if _bindir() is None:
-        pytest.skip("no PostgreSQL server binaries (initdb) found under /usr/lib/postgresql/*/bin")
-    pytest.importorskip("psycopg")
+        pytest.skip('no PostgreSQL server binaries (initdb) found under /usr/lib/postgresql/*/bin')
+    pytest.importorskip('psycopg')
     server = PostgresServer().start()
     try:
         yield server

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """A throw-away Valkey/Redis server for the integration tests (fixture ``valkey_server``).
 
@@ -25,41 +24,46 @@ START_TIMEOUT = 15
 
 
 def _binary():
-    for name in ("valkey-server", "redis-server"):
+    for name in ('valkey-server', 'redis-server'):
         path = shutil.which(name)
         if path:
             return path
     return None
 
 
-class ValkeyServer(object):
+class ValkeyServer:
     def __init__(self):
         self.binary = _binary()
-        self.host = "127.0.0.1"
+        self.host = '127.0.0.1'
         self.port = free_port()
         self.password = secrets.token_urlsafe(24)
-        self.base = tempfile.mkdtemp(prefix="valkey-tenants-")
+        self.base = tempfile.mkdtemp(prefix='valkey-tenants-')
         self.proc = None
 
     def start(self):
-        conf = os.path.join(self.base, "server.conf")
-        with open(conf, "w") as handle:
-            handle.write("bind 127.0.0.1\nport %d\ndir %s\nsave \"\"\nappendonly no\n"
-                         "requirepass %s\nprotected-mode yes\n" % (self.port, self.base, self.password))
+        conf = os.path.join(self.base, 'server.conf')
+        with open(conf, 'w') as handle:
+            handle.write(
+                'bind 127.0.0.1\nport %d\ndir %s\nsave ""\nappendonly no\n'
+                'requirepass %s\nprotected-mode yes\n' % (self.port, self.base, self.password)
+            )
         os.chmod(conf, 0o600)
-        self.proc = subprocess.Popen([self.binary, conf], stdout=subprocess.DEVNULL,
-                                     stderr=open(os.path.join(self.base, "log"), "wb"))
+        self.proc = subprocess.Popen(
+            [self.binary, conf],
+            stdout=subprocess.DEVNULL,
+            stderr=open(os.path.join(self.base, 'log'), 'wb'),  # noqa: SIM115 - open while the server runs
+        )
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError("%s exited with %s" % (self.binary, self.proc.returncode))
+                raise RuntimeError('%s exited with %s' % (self.binary, self.proc.returncode))
             try:
                 with socket.create_connection((self.host, self.port), timeout=1):
                     return self
             except OSError:
                 time.sleep(0.1)
         self.stop()
-        raise RuntimeError("Valkey did not listen on %s:%d within %ds" % (self.host, self.port, START_TIMEOUT))
+        raise RuntimeError('Valkey did not listen on %s:%d within %ds' % (self.host, self.port, START_TIMEOUT))
 
     def stop(self):
         if self.proc is not None and self.proc.poll() is None:
@@ -72,23 +76,24 @@ class ValkeyServer(object):
 
     @property
     def address(self):
-        return "%s:%d" % (self.host, self.port)
+        return '%s:%d' % (self.host, self.port)
 
     def module_options(self):
-        return {"host": self.host, "port": self.port, "password": self.password}
+        return {'host': self.host, 'port': self.port, 'password': self.password}
 
     def client(self, username=None, password=None):
         import redis
+
         if username is None:
             return redis.Redis(host=self.host, port=self.port, password=self.password, socket_timeout=5)
         return redis.Redis(host=self.host, port=self.port, username=username, password=password, socket_timeout=5)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope='session')
 def valkey_server():
     if _binary() is None:
-        pytest.skip("neither valkey-server nor redis-server is installed (apt-get install -y redis-server)")
-    pytest.importorskip("redis")
+        pytest.skip('neither valkey-server nor redis-server is installed (apt-get install -y redis-server)')
+    pytest.importorskip('redis')
     server = ValkeyServer().start()
     try:
         yield server

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright (c) selfhosted_ai.stack contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
@@ -23,32 +22,57 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[3]
-ANSIBLE_PLAYBOOK = Path(sys.executable).with_name("ansible-playbook")
+ANSIBLE_PLAYBOOK = Path(sys.executable).with_name('ansible-playbook')
 
-pytestmark = pytest.mark.skipif(not ANSIBLE_PLAYBOOK.exists(), reason="ansible-playbook is not installed next to this Python")
+pytestmark = pytest.mark.skipif(
+    not ANSIBLE_PLAYBOOK.exists(), reason='ansible-playbook is not installed next to this Python'
+)
 
-_COMMON_CIPHERS = ("3des-cbc aes128-cbc aes192-cbc aes256-cbc aes128-ctr aes192-ctr aes256-ctr aes128-gcm@openssh.com "
-                   "aes256-gcm@openssh.com chacha20-poly1305@openssh.com")
-_COMMON_MACS = ("hmac-sha1 hmac-sha1-96 hmac-sha2-256 hmac-sha2-512 hmac-md5 hmac-md5-96 umac-64@openssh.com umac-128@openssh.com "
-                "hmac-sha1-etm@openssh.com hmac-sha2-256-etm@openssh.com hmac-sha2-512-etm@openssh.com umac-128-etm@openssh.com")
-_KEY_SIG = ("ssh-ed25519 ssh-ed25519-cert-v01@openssh.com sk-ssh-ed25519@openssh.com sk-ssh-ed25519-cert-v01@openssh.com "
-            "ecdsa-sha2-nistp256 ssh-rsa rsa-sha2-256 rsa-sha2-512 rsa-sha2-256-cert-v01@openssh.com rsa-sha2-512-cert-v01@openssh.com")
-_KEX_89 = ("diffie-hellman-group1-sha1 diffie-hellman-group14-sha1 diffie-hellman-group14-sha256 diffie-hellman-group16-sha512 "
-           "diffie-hellman-group18-sha512 diffie-hellman-group-exchange-sha256 ecdh-sha2-nistp256 curve25519-sha256 "
-           "curve25519-sha256@libssh.org sntrup761x25519-sha512@openssh.com")
+_COMMON_CIPHERS = (
+    '3des-cbc aes128-cbc aes192-cbc aes256-cbc aes128-ctr aes192-ctr aes256-ctr aes128-gcm@openssh.com '
+    'aes256-gcm@openssh.com chacha20-poly1305@openssh.com'
+)
+_COMMON_MACS = (
+    'hmac-sha1 hmac-sha1-96 hmac-sha2-256 hmac-sha2-512 hmac-md5 hmac-md5-96 umac-64@openssh.com umac-128@openssh.com '
+    'hmac-sha1-etm@openssh.com hmac-sha2-256-etm@openssh.com hmac-sha2-512-etm@openssh.com umac-128-etm@openssh.com'
+)
+_KEY_SIG = (
+    'ssh-ed25519 ssh-ed25519-cert-v01@openssh.com sk-ssh-ed25519@openssh.com sk-ssh-ed25519-cert-v01@openssh.com '
+    'ecdsa-sha2-nistp256 ssh-rsa rsa-sha2-256 rsa-sha2-512 rsa-sha2-256-cert-v01@openssh.com rsa-sha2-512-cert-v01@openssh.com'
+)
+_KEX_89 = (
+    'diffie-hellman-group1-sha1 diffie-hellman-group14-sha1 diffie-hellman-group14-sha256 diffie-hellman-group16-sha512 '
+    'diffie-hellman-group18-sha512 diffie-hellman-group-exchange-sha256 ecdh-sha2-nistp256 curve25519-sha256 '
+    'curve25519-sha256@libssh.org sntrup761x25519-sha512@openssh.com'
+)
 
 HOSTS = {
-    "ubuntu2204": {
-        "facts": {"distribution": "Ubuntu", "distribution_version": "22.04", "distribution_release": "jammy", "os_family": "Debian"},
-        "ssh_q": {"kex": _KEX_89, "version": "8.9"},
+    'ubuntu2204': {
+        'facts': {
+            'distribution': 'Ubuntu',
+            'distribution_version': '22.04',
+            'distribution_release': 'jammy',
+            'os_family': 'Debian',
+        },
+        'ssh_q': {'kex': _KEX_89, 'version': '8.9'},
     },
-    "ubuntu2404": {
-        "facts": {"distribution": "Ubuntu", "distribution_version": "24.04", "distribution_release": "noble", "os_family": "Debian"},
-        "ssh_q": {"kex": _KEX_89, "version": "9.6"},
+    'ubuntu2404': {
+        'facts': {
+            'distribution': 'Ubuntu',
+            'distribution_version': '24.04',
+            'distribution_release': 'noble',
+            'os_family': 'Debian',
+        },
+        'ssh_q': {'kex': _KEX_89, 'version': '9.6'},
     },
-    "debian12": {
-        "facts": {"distribution": "Debian", "distribution_version": "12.12", "distribution_release": "bookworm", "os_family": "Debian"},
-        "ssh_q": {"kex": _KEX_89 + " sntrup761x25519-sha512", "version": "9.2"},
+    'debian12': {
+        'facts': {
+            'distribution': 'Debian',
+            'distribution_version': '12.12',
+            'distribution_release': 'bookworm',
+            'os_family': 'Debian',
+        },
+        'ssh_q': {'kex': _KEX_89 + ' sntrup761x25519-sha512', 'version': '9.2'},
     },
 }
 
@@ -111,131 +135,177 @@ PLAYBOOK = """
 """
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope='module')
 def rendered(tmp_path_factory):
     """Run the playbook once for all hosts; return {host: Path of its output directory}."""
-    work = tmp_path_factory.mktemp("hardening_spec")
-    inventory = {"all": {"hosts": {}}}
+    work = tmp_path_factory.mktemp('hardening_spec')
+    inventory = {'all': {'hosts': {}}}
     for host, spec in HOSTS.items():
-        queries = {"kex": spec["ssh_q"]["kex"], "cipher": _COMMON_CIPHERS, "mac": _COMMON_MACS, "key-sig": _KEY_SIG}
-        lines = [f"{name}: {value}" for name, value in queries.items()] + [f"version: {spec['ssh_q']['version']}"]
-        inventory["all"]["hosts"][host] = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable,
-                                           "ssh_q_lines": lines,
-                                           "spec_facts": {f"ansible_{key}": value for key, value in spec["facts"].items()}}
-    (work / "inventory.json").write_text(json.dumps(inventory))
-    (work / "playbook.yml").write_text(PLAYBOOK.replace("REPO", str(REPO)))
-    out = work / "out"
-    env = dict(os.environ,
-               ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
-               ANSIBLE_COLLECTIONS_PATH=str(REPO / ".collections"),
-               ANSIBLE_CACHE_PLUGIN="ansible.builtin.memory",
-               ANSIBLE_NOCOLOR="1",
-               SPEC_OUT=str(out))
+        queries = {'kex': spec['ssh_q']['kex'], 'cipher': _COMMON_CIPHERS, 'mac': _COMMON_MACS, 'key-sig': _KEY_SIG}
+        lines = [f'{name}: {value}' for name, value in queries.items()] + [f'version: {spec["ssh_q"]["version"]}']
+        inventory['all']['hosts'][host] = {
+            'ansible_connection': 'local',
+            'ansible_python_interpreter': sys.executable,
+            'ssh_q_lines': lines,
+            'spec_facts': {f'ansible_{key}': value for key, value in spec['facts'].items()},
+        }
+    (work / 'inventory.json').write_text(json.dumps(inventory))
+    (work / 'playbook.yml').write_text(PLAYBOOK.replace('REPO', str(REPO)))
+    out = work / 'out'
+    env = dict(
+        os.environ,
+        ANSIBLE_CONFIG=str(REPO / 'ansible.cfg'),
+        ANSIBLE_COLLECTIONS_PATH=str(REPO / '.collections'),
+        ANSIBLE_CACHE_PLUGIN='ansible.builtin.memory',
+        ANSIBLE_NOCOLOR='1',
+        SPEC_OUT=str(out),
+    )
     # Inventory choices go in as extra vars: include_vars (the defaults) outranks play vars.
-    extra = {"hardening_ssh_port": 2222, "hardening_ssh_per_source_penalties": "no",
-             "hardening_admin_authorized_keys": ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBBBB spec@test"]}
-    result = subprocess.run([str(ANSIBLE_PLAYBOOK), "-i", str(work / "inventory.json"), "-e", json.dumps(extra),
-                             str(work / "playbook.yml")],
-                            cwd=work, env=env, capture_output=True, text=True, timeout=300, check=False)
+    extra = {
+        'hardening_ssh_port': 2222,
+        'hardening_ssh_per_source_penalties': 'no',
+        'hardening_admin_authorized_keys': ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBBBB spec@test'],
+    }
+    result = subprocess.run(
+        [
+            str(ANSIBLE_PLAYBOOK),
+            '-i',
+            str(work / 'inventory.json'),
+            '-e',
+            json.dumps(extra),
+            str(work / 'playbook.yml'),
+        ],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     return {host: out / host for host in HOSTS}
 
 
 def _plan(rendered, host):
-    return json.loads((rendered[host] / "plan.json").read_text())
+    return json.loads((rendered[host] / 'plan.json').read_text())
 
 
 def _sshd(rendered, host):
-    return (rendered[host] / "sshd_config").read_text()
+    return (rendered[host] / 'sshd_config').read_text()
 
 
 def test_ubuntu_2404_moves_the_port_through_ssh_socket(rendered):
-    plan = _plan(rendered, "ubuntu2404")
+    plan = _plan(rendered, 'ubuntu2404')
     # daemon-reload regenerates ssh.socket's ListenStream from sshd_config; then the socket restarts.
-    assert plan["socket_activated"] is True
-    assert plan["restart_units"] == ["ssh.socket", "ssh.service"]
+    assert plan['socket_activated'] is True
+    assert plan['restart_units'] == ['ssh.socket', 'ssh.service']
 
 
-@pytest.mark.parametrize("host", ["ubuntu2204", "debian12"])
+@pytest.mark.parametrize('host', ['ubuntu2204', 'debian12'])
 def test_hosts_without_socket_activation_restart_ssh_service_only(rendered, host):
     plan = _plan(rendered, host)
-    assert plan["socket_activated"] is False
-    assert plan["restart_units"] == ["ssh.service"]
+    assert plan['socket_activated'] is False
+    assert plan['restart_units'] == ['ssh.service']
 
 
-@pytest.mark.parametrize("host", list(HOSTS))
+@pytest.mark.parametrize('host', list(HOSTS))
 def test_sshd_config_is_key_only_on_the_new_port_and_before_drop_ins(rendered, host):
     config = _sshd(rendered, host)
     lines = config.splitlines()
-    assert "Port 2222" in lines
-    for line in ("PasswordAuthentication no", "PermitRootLogin no", "KbdInteractiveAuthentication no",
-                 "AuthenticationMethods publickey", "MaxAuthTries 3", "LoginGraceTime 30", "AllowGroups ssh-users"):
+    assert 'Port 2222' in lines
+    for line in (
+        'PasswordAuthentication no',
+        'PermitRootLogin no',
+        'KbdInteractiveAuthentication no',
+        'AuthenticationMethods publickey',
+        'MaxAuthTries 3',
+        'LoginGraceTime 30',
+        'AllowGroups ssh-users',
+    ):
         assert line in lines, line
     # Drop-ins (cloud-init's PasswordAuthentication yes) come last, so the role's first values win.
-    assert lines[-1] == "Include /etc/ssh/sshd_config.d/*.conf"
-    assert "HostKey /etc/ssh/ssh_host_ecdsa_key" not in lines
+    assert lines[-1] == 'Include /etc/ssh/sshd_config.d/*.conf'
+    assert 'HostKey /etc/ssh/ssh_host_ecdsa_key' not in lines
 
 
-@pytest.mark.parametrize("host", list(HOSTS))
+@pytest.mark.parametrize('host', list(HOSTS))
 def test_only_post_quantum_key_exchange_this_openssh_supports(rendered, host):
-    kex = _plan(rendered, host)["algorithms"]["kex"]
-    assert "sntrup761x25519-sha512@openssh.com" in kex
-    assert "mlkem768x25519-sha256" not in kex  # OpenSSH >= 9.9 only
-    assert not [name for name in kex if name.startswith(("curve25519", "diffie-hellman", "ecdh"))]
-    macs = _plan(rendered, host)["algorithms"]["macs"]
-    assert macs and all(name.endswith("-etm@openssh.com") for name in macs)
+    kex = _plan(rendered, host)['algorithms']['kex']
+    assert 'sntrup761x25519-sha512@openssh.com' in kex
+    assert 'mlkem768x25519-sha256' not in kex  # OpenSSH >= 9.9 only
+    assert not [name for name in kex if name.startswith(('curve25519', 'diffie-hellman', 'ecdh'))]
+    macs = _plan(rendered, host)['algorithms']['macs']
+    assert macs and all(name.endswith('-etm@openssh.com') for name in macs)
 
 
-@pytest.mark.parametrize("host", list(HOSTS))
+@pytest.mark.parametrize('host', list(HOSTS))
 def test_per_source_penalties_only_where_openssh_knows_it(rendered, host):
     # PerSourcePenalties appeared in OpenSSH 9.8; none of these releases has it, sshd -t would fail.
-    assert "PerSourcePenalties" not in _sshd(rendered, host)
+    assert 'PerSourcePenalties' not in _sshd(rendered, host)
 
 
 def test_required_rsa_size_only_where_openssh_knows_it(rendered):
     # RequiredRSASize appeared in OpenSSH 9.1; 22.04's 8.9 would reject the file.
-    assert "RequiredRSASize" not in _sshd(rendered, "ubuntu2204")
-    assert "RequiredRSASize 3072" in _sshd(rendered, "ubuntu2404").splitlines()
+    assert 'RequiredRSASize' not in _sshd(rendered, 'ubuntu2204')
+    assert 'RequiredRSASize 3072' in _sshd(rendered, 'ubuntu2404').splitlines()
 
 
-@pytest.mark.parametrize("host", list(HOSTS))
+@pytest.mark.parametrize('host', list(HOSTS))
 def test_sysctl_keeps_forwarding_for_docker(rendered, host):
-    sysctl = (rendered[host] / "sysctl.conf").read_text().splitlines()
-    assert "net.ipv4.ip_forward = 1" in sysctl
-    assert "net.ipv4.conf.all.accept_redirects = 0" in sysctl
+    sysctl = (rendered[host] / 'sysctl.conf').read_text().splitlines()
+    assert 'net.ipv4.ip_forward = 1' in sysctl
+    assert 'net.ipv4.conf.all.accept_redirects = 0' in sysctl
 
 
-@pytest.mark.parametrize("host", ["ubuntu2404", "debian12"])
+@pytest.mark.parametrize('host', ['ubuntu2404', 'debian12'])
 def test_fail2ban_reads_sshd_from_the_journal_on_the_new_port(rendered, host):
-    jail = (rendered[host] / "jail.local").read_text()
-    sshd = jail.split("[sshd]", 1)[1].split("\n[", 1)[0]
-    assert "backend = systemd" in sshd
-    assert "port = 2222" in sshd
-    assert "_COMM=sshd-session" in sshd
+    jail = (rendered[host] / 'jail.local').read_text()
+    sshd = jail.split('[sshd]', 1)[1].split('\n[', 1)[0]
+    assert 'backend = systemd' in sshd
+    assert 'port = 2222' in sshd
+    assert '_COMM=sshd-session' in sshd
     assert 'chain="DOCKER-USER"' in jail
-    assert "bantime.increment = true" in jail
+    assert 'bantime.increment = true' in jail
 
 
 def _caddy_regex(rendered):
-    conf = (rendered["debian12"] / "caddy-auth.conf").read_text()
-    failregex = re.search(r"^failregex = (.*)$", conf, re.M).group(1)
-    return re.compile(failregex.replace("<ADDR>", r"(?P<addr>[0-9a-fA-F.:]+)"))
+    conf = (rendered['debian12'] / 'caddy-auth.conf').read_text()
+    failregex = re.search(r'^failregex = (.*)$', conf, re.M).group(1)
+    return re.compile(failregex.replace('<ADDR>', r'(?P<addr>[0-9a-fA-F.:]+)'))
 
 
-def _caddy_line(status, client_ip="203.0.113.7", uri="/", headers=None):
-    entry = {"level": "info", "ts": 1767225600.123, "logger": "http.log.access.log0", "msg": "handled request",
-             "request": {"remote_ip": client_ip, "remote_port": "40000", "client_ip": client_ip, "proto": "HTTP/1.1",
-                         "method": "GET", "host": "example.org", "uri": uri, "headers": headers or {}},
-             "bytes_read": 0, "user_id": "", "duration": 0.001, "size": 0, "status": status, "resp_headers": {}}
-    return json.dumps(entry, separators=(",", ":"))
+def _caddy_line(status, client_ip='203.0.113.7', uri='/', headers=None):
+    entry = {
+        'level': 'info',
+        'ts': 1767225600.123,
+        'logger': 'http.log.access.log0',
+        'msg': 'handled request',
+        'request': {
+            'remote_ip': client_ip,
+            'remote_port': '40000',
+            'client_ip': client_ip,
+            'proto': 'HTTP/1.1',
+            'method': 'GET',
+            'host': 'example.org',
+            'uri': uri,
+            'headers': headers or {},
+        },
+        'bytes_read': 0,
+        'user_id': '',
+        'duration': 0.001,
+        'size': 0,
+        'status': status,
+        'resp_headers': {},
+    }
+    return json.dumps(entry, separators=(',', ':'))
 
 
 def test_caddy_filter_matches_401_for_the_client(rendered):
     match = _caddy_regex(rendered).search(_caddy_line(401))
-    assert match and match.group("addr") == "203.0.113.7"
+    assert match and match.group('addr') == '203.0.113.7'
 
 
-@pytest.mark.parametrize("status", [200, 302, 404, 4010])
+@pytest.mark.parametrize('status', [200, 302, 404, 4010])
 def test_caddy_filter_ignores_other_statuses(rendered, status):
     assert not _caddy_regex(rendered).search(_caddy_line(status))
 
@@ -243,7 +313,7 @@ def test_caddy_filter_ignores_other_statuses(rendered, status):
 def test_caddy_filter_cannot_be_steered_to_another_address(rendered):
     # A client puts a fake client_ip and status into the URI and a header: JSON escapes them.
     forged = '","client_ip":"198.51.100.1","status":401,"x":"'
-    line = _caddy_line(200, uri="/" + forged, headers={"X-Forged": [forged]})
+    line = _caddy_line(200, uri='/' + forged, headers={'X-Forged': [forged]})
     assert not _caddy_regex(rendered).search(line)
-    line = _caddy_line(401, uri="/" + forged, headers={"X-Forged": [forged]})
-    assert _caddy_regex(rendered).search(line).group("addr") == "203.0.113.7"
+    line = _caddy_line(401, uri='/' + forged, headers={'X-Forged': [forged]})
+    assert _caddy_regex(rendered).search(line).group('addr') == '203.0.113.7'

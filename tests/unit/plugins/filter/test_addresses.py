@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The published_ports filter and the loopback_address/private_address tests."""
 
@@ -16,7 +15,11 @@ TESTS = AddressTestPlugin().tests()
 
 def test_ports_on_ipv4_and_ipv6_addresses():
     assert published_ports(['127.0.0.1', '10.0.0.5', 'fd00::5', '::1'], 5432, 5432) == [
-        '127.0.0.1:5432:5432', '10.0.0.5:5432:5432', '[fd00::5]:5432:5432', '[::1]:5432:5432']
+        '127.0.0.1:5432:5432',
+        '10.0.0.5:5432:5432',
+        '[fd00::5]:5432:5432',
+        '[::1]:5432:5432',
+    ]
 
 
 def test_one_address_as_a_string_and_ports_as_strings():
@@ -49,15 +52,42 @@ def test_loopback(address):
     assert TESTS['private_address'](address)
 
 
-@pytest.mark.parametrize('address', ['10.1.2.3', '172.16.0.1', '172.31.255.254', '192.168.0.10', '100.64.0.1',
-                                     '100.127.255.254', 'fd12:3456::1', 'fc00::1'])
+@pytest.mark.parametrize(
+    'address',
+    [
+        '10.1.2.3',
+        '172.16.0.1',
+        '172.31.255.254',
+        '192.168.0.10',
+        '100.64.0.1',
+        '100.127.255.254',
+        'fd12:3456::1',
+        'fc00::1',
+    ],
+)
 def test_private(address):
     assert not TESTS['loopback_address'](address)
     assert TESTS['private_address'](address)
 
 
-@pytest.mark.parametrize('address', ['0.0.0.0', '::', '8.8.8.8', '172.32.0.1', '100.128.0.1', '192.0.2.10',
-                                     '2001:db8::1', 'fe80::1', 'localhost', '', None, 10, '10.0.0.1/8'])
+@pytest.mark.parametrize(
+    'address',
+    [
+        '0.0.0.0',
+        '::',
+        '8.8.8.8',
+        '172.32.0.1',
+        '100.128.0.1',
+        '192.0.2.10',
+        '2001:db8::1',
+        'fe80::1',
+        'localhost',
+        '',
+        None,
+        10,
+        '10.0.0.1/8',
+    ],
+)
 def test_neither(address):
     assert not TESTS['loopback_address'](address)
     assert not TESTS['private_address'](address)

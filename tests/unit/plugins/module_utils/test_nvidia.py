@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright (c) selfhosted_ai.stack contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
@@ -65,22 +64,28 @@ def test_merge_without_xml_keeps_csv_values():
     assert device['mig_mode'] == {'current': 'Disabled', 'pending': None}
 
 
-@pytest.mark.parametrize('text, status', [
-    ('No devices were found', _nvidia.STATUS_NO_DEVICES),
-    (fixture('constructed-driver-not-loaded', 'query-gpu.stdout'), _nvidia.STATUS_DRIVER_NOT_LOADED),
-    (fixture('constructed-driver-library-mismatch', 'query-gpu.stdout'), _nvidia.STATUS_DRIVER_MISMATCH),
-    ('Unable to determine the device handle for GPU0000:00:06.0: Unknown Error', _nvidia.STATUS_SMI_FAILED),
-])
+@pytest.mark.parametrize(
+    'text, status',
+    [
+        ('No devices were found', _nvidia.STATUS_NO_DEVICES),
+        (fixture('constructed-driver-not-loaded', 'query-gpu.stdout'), _nvidia.STATUS_DRIVER_NOT_LOADED),
+        (fixture('constructed-driver-library-mismatch', 'query-gpu.stdout'), _nvidia.STATUS_DRIVER_MISMATCH),
+        ('Unable to determine the device handle for GPU0000:00:06.0: Unknown Error', _nvidia.STATUS_SMI_FAILED),
+    ],
+)
 def test_classify_failure(text, status):
     assert _nvidia.classify_failure(text) == status
 
 
-@pytest.mark.parametrize('raw, expected', [
-    ('00000000:00:06.0', '0000:00:06.0'),
-    ('00000000:DB:00.0', '0000:db:00.0'),
-    ('0000:01:00.0', '0000:01:00.0'),
-    ('[N/A]', None),
-])
+@pytest.mark.parametrize(
+    'raw, expected',
+    [
+        ('00000000:00:06.0', '0000:00:06.0'),
+        ('00000000:DB:00.0', '0000:db:00.0'),
+        ('0000:01:00.0', '0000:01:00.0'),
+        ('[N/A]', None),
+    ],
+)
 def test_normalize_bus_id(raw, expected):
     assert _nvidia.normalize_bus_id(raw) == expected
 
@@ -92,10 +97,16 @@ def test_lspci_without_domain_and_non_gpu_functions():
         '01:00.2 USB controller [0c03]: NVIDIA Corporation TU104 USB 3.1 Host Controller [10de:1ad8] (rev a1)\n'
         '00:02.0 VGA compatible controller [0300]: Intel Corporation UHD Graphics 630 [8086:3e92]\n'
     )
-    assert _nvidia.parse_lspci(text) == [{
-        'address': '0000:01:00.0', 'vendor_id': '0x10de', 'device_id': '0x1e82', 'class': '0x0300',
-        'driver': None, 'description': 'NVIDIA Corporation TU104 [GeForce RTX 2080]',
-    }]
+    assert _nvidia.parse_lspci(text) == [
+        {
+            'address': '0000:01:00.0',
+            'vendor_id': '0x10de',
+            'device_id': '0x1e82',
+            'class': '0x0300',
+            'driver': None,
+            'description': 'NVIDIA Corporation TU104 [GeForce RTX 2080]',
+        }
+    ]
 
 
 def test_sysfs_missing_returns_none(tmp_path):

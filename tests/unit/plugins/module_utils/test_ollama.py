@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright (c) selfhosted_ai.stack contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
@@ -18,32 +17,45 @@ from ansible_collections.selfhosted_ai.stack.plugins.module_utils._ollama import
 )
 
 
-@pytest.mark.parametrize('text, short, full', [
-    ('llama3', 'llama3:latest', 'registry.ollama.ai/library/llama3:latest'),
-    ('llama3.2:3b-instruct-q4_k_m', 'llama3.2:3b-instruct-q4_k_m', 'registry.ollama.ai/library/llama3.2:3b-instruct-q4_k_m'),
-    ('library/llama3:8b', 'llama3:8b', 'registry.ollama.ai/library/llama3:8b'),
-    ('mattw/pygmalion', 'mattw/pygmalion:latest', 'registry.ollama.ai/mattw/pygmalion:latest'),
-    ('hf.co/bartowski/llama-3.2-1b-instruct-gguf:q4_k_m', 'hf.co/bartowski/llama-3.2-1b-instruct-gguf:q4_k_m',
-     'hf.co/bartowski/llama-3.2-1b-instruct-gguf:q4_k_m'),
-    ('localhost:5000/team/model:v1', 'localhost:5000/team/model:v1', 'localhost:5000/team/model:v1'),
-    ('gpt-oss:120b-cloud', 'gpt-oss:120b-cloud', 'registry.ollama.ai/library/gpt-oss:120b-cloud'),
-])
+@pytest.mark.parametrize(
+    'text, short, full',
+    [
+        ('llama3', 'llama3:latest', 'registry.ollama.ai/library/llama3:latest'),
+        (
+            'llama3.2:3b-instruct-q4_k_m',
+            'llama3.2:3b-instruct-q4_k_m',
+            'registry.ollama.ai/library/llama3.2:3b-instruct-q4_k_m',
+        ),
+        ('library/llama3:8b', 'llama3:8b', 'registry.ollama.ai/library/llama3:8b'),
+        ('mattw/pygmalion', 'mattw/pygmalion:latest', 'registry.ollama.ai/mattw/pygmalion:latest'),
+        (
+            'hf.co/bartowski/llama-3.2-1b-instruct-gguf:q4_k_m',
+            'hf.co/bartowski/llama-3.2-1b-instruct-gguf:q4_k_m',
+            'hf.co/bartowski/llama-3.2-1b-instruct-gguf:q4_k_m',
+        ),
+        ('localhost:5000/team/model:v1', 'localhost:5000/team/model:v1', 'localhost:5000/team/model:v1'),
+        ('gpt-oss:120b-cloud', 'gpt-oss:120b-cloud', 'registry.ollama.ai/library/gpt-oss:120b-cloud'),
+    ],
+)
 def test_name_forms(text, short, full):
     name = ModelName.parse(text)
     assert name.short == short
     assert name.full == full
 
 
-@pytest.mark.parametrize('text, fragment', [
-    ('Llama3', 'lowercase'),
-    ('llama3@sha256:0f9b', 'digest'),
-    ('a/b/c/d', 'too many'),
-    ('llama3:a:b', 'more than one tag'),
-    ('ns.x/model', 'namespace part'),
-    ('model:' + 'x' * 81, 'tag part'),
-    ('../model', 'malformed'),
-    ('   ', 'empty'),
-])
+@pytest.mark.parametrize(
+    'text, fragment',
+    [
+        ('Llama3', 'lowercase'),
+        ('llama3@sha256:0f9b', 'digest'),
+        ('a/b/c/d', 'too many'),
+        ('llama3:a:b', 'more than one tag'),
+        ('ns.x/model', 'namespace part'),
+        ('model:' + 'x' * 81, 'tag part'),
+        ('../model', 'malformed'),
+        ('   ', 'empty'),
+    ],
+)
 def test_name_errors_say_what_is_wrong(text, fragment):
     with pytest.raises(ValueError) as exc:
         ModelName.parse(text)

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Unit tests of plugins/module_utils/_vault.py.
@@ -36,7 +35,7 @@ def free_port():
         return sock.getsockname()[1]
 
 
-class FakeVault(object):
+class FakeVault:
     """Canned answers keyed by (method, path); records what it was asked."""
 
     def __init__(self, routes):
@@ -83,26 +82,42 @@ LOOKUP_SELF_OK = (200, {'data': {'policies': ['default']}})
 
 # ---------------------------------------------------------------------------- validation
 
-@pytest.mark.parametrize('kwargs, match', [
-    (dict(), 'no Vault/OpenBao URL'),
-    (dict(url='vault:8200', token='t'), 'must start with http'),
-    (dict(url='http://v:8200'), 'no token for http://v:8200'),
-    (dict(url='http://v:8200', role_id='r'), 'needs both role_id and secret_id'),
-    (dict(url='http://v:8200', auth_method='approle', secret_id='s'), 'needs both role_id and secret_id'),
-    (dict(url='http://v:8200', token='t', auth_method='ldap'), 'auth_method must be one of'),
-    (dict(url='http://v:8200', token='t', client_key='/k'), 'client_key was given without client_cert'),
-    (dict(url='http://v:8200', token='t', ca_cert='/nonexistent/ca.pem'), 'ca_cert file /nonexistent/ca.pem'),
-    (dict(url='http://v:8200', token='t', timeout=0), 'timeout'),
-])
+
+@pytest.mark.parametrize(
+    'kwargs, match',
+    [
+        (dict(), 'no Vault/OpenBao URL'),
+        (dict(url='vault:8200', token='t'), 'must start with http'),
+        (dict(url='http://v:8200'), 'no token for http://v:8200'),
+        (dict(url='http://v:8200', role_id='r'), 'needs both role_id and secret_id'),
+        (dict(url='http://v:8200', auth_method='approle', secret_id='s'), 'needs both role_id and secret_id'),
+        (dict(url='http://v:8200', token='t', auth_method='ldap'), 'auth_method must be one of'),
+        (dict(url='http://v:8200', token='t', client_key='/k'), 'client_key was given without client_cert'),
+        (dict(url='http://v:8200', token='t', ca_cert='/nonexistent/ca.pem'), 'ca_cert file /nonexistent/ca.pem'),
+        (dict(url='http://v:8200', token='t', timeout=0), 'timeout'),
+    ],
+)
 def test_invalid_options_are_refused_before_connecting(kwargs, match):
     with pytest.raises(VaultError, match=match):
         VaultConnection(**kwargs).validate()
 
 
 def test_from_params_and_auth_method_selection():
-    params = dict(url='https://v:8200/', token='t', role_id=None, secret_id=None, auth_method='auto',
-                  approle_mount_point='approle', namespace='ns', ca_cert=None, validate_certs=None,
-                  client_cert=None, client_key=None, timeout=5, unrelated='ignored')
+    params = dict(
+        url='https://v:8200/',
+        token='t',
+        role_id=None,
+        secret_id=None,
+        auth_method='auto',
+        approle_mount_point='approle',
+        namespace='ns',
+        ca_cert=None,
+        validate_certs=None,
+        client_cert=None,
+        client_key=None,
+        timeout=5,
+        unrelated='ignored',
+    )
     conn = VaultConnection.from_params(params)
     assert (conn.url, conn.namespace, conn.timeout, conn.effective_auth_method) == ('https://v:8200', 'ns', 5, 'token')
     assert VaultConnection(url='http://v', role_id='r', secret_id='s').effective_auth_method == 'approle'
@@ -127,6 +142,7 @@ def test_missing_hvac_message(monkeypatch):
 
 # ---------------------------------------------------------------------------- network errors
 
+
 def test_nothing_listening_names_the_url():
     url = 'http://127.0.0.1:%d' % free_port()
     conn = VaultConnection(url=url, token=TOKEN, timeout=5)
@@ -146,9 +162,11 @@ def test_fake_http_silent_server_times_out():
 
 def test_fake_http_invalid_token_is_reported_without_the_token():
     routes = {('GET', '/v1/auth/token/lookup-self'): (403, {'errors': ['permission denied']})}
-    with FakeVault(routes) as fake:
-        with pytest.raises(VaultError, match='permission denied / invalid token for %s' % fake.url) as failure:
-            VaultConnection(url=fake.url, token=TOKEN).client()
+    with (
+        FakeVault(routes) as fake,
+        pytest.raises(VaultError, match='permission denied / invalid token for %s' % fake.url) as failure,
+    ):
+        VaultConnection(url=fake.url, token=TOKEN).client()
     assert TOKEN not in str(failure.value)
     assert fake.requests[0][2].get('X-Vault-Token') == TOKEN
 
@@ -162,18 +180,23 @@ def test_fake_http_namespace_header_is_sent():
 
 def test_fake_http_approle_failure_hides_the_secret_id():
     secret_id = 'approle-secret-id-value'
-    routes = {('POST', '/v1/auth/approle/login'):
-              (400, {'errors': ['invalid role or secret ID %s' % secret_id]})}  # a server that echoes: scrubbed
-    with FakeVault(routes) as fake:
-        with pytest.raises(VaultError, match='AppRole login to %s .*failed' % fake.url) as failure:
-            VaultConnection(url=fake.url, role_id='rid', secret_id=secret_id).client()
+    routes = {
+        ('POST', '/v1/auth/approle/login'): (400, {'errors': ['invalid role or secret ID %s' % secret_id]})
+    }  # a server that echoes: scrubbed
+    with (
+        FakeVault(routes) as fake,
+        pytest.raises(VaultError, match='AppRole login to %s .*failed' % fake.url) as failure,
+    ):
+        VaultConnection(url=fake.url, role_id='rid', secret_id=secret_id).client()
     assert secret_id not in str(failure.value)
     assert json.loads(fake.requests[0][3]) == {'role_id': 'rid', 'secret_id': secret_id}
 
 
 def test_fake_http_approle_token_is_used():
-    routes = {('POST', '/v1/auth/custom-approle/login'): (200, {'auth': {'client_token': 'from-approle'}}),
-              ('GET', '/v1/secret/data/app/x'): (200, {'data': {'data': {'value': 'v'}, 'metadata': {'version': 3}}})}
+    routes = {
+        ('POST', '/v1/auth/custom-approle/login'): (200, {'auth': {'client_token': 'from-approle'}}),
+        ('GET', '/v1/secret/data/app/x'): (200, {'data': {'data': {'value': 'v'}, 'metadata': {'version': 3}}}),
+    }
     with FakeVault(routes) as fake:
         conn = VaultConnection(url=fake.url, role_id='rid', secret_id='sid', approle_mount_point='custom-approle')
         assert conn.kv2_read('app/x') == ({'value': 'v'}, 3, False)
@@ -183,20 +206,44 @@ def test_fake_http_approle_token_is_used():
 def test_fake_http_kv2_read_missing_deleted_and_write_outcomes():
     routes = {
         ('GET', '/v1/auth/token/lookup-self'): LOOKUP_SELF_OK,
-        ('GET', '/v1/secret/data/gone'): (404, {'data': {'data': None, 'metadata': {
-            'version': 2, 'deletion_time': '2026-01-01T00:00:00Z', 'destroyed': False}}}),
-        ('GET', '/v1/secret/metadata/gone'): (200, {'data': {'current_version': 2, 'versions': {
-            '1': {'deletion_time': '', 'destroyed': False},
-            '2': {'deletion_time': '2026-01-01T00:00:00Z', 'destroyed': False}}}}),
+        ('GET', '/v1/secret/data/gone'): (
+            404,
+            {
+                'data': {
+                    'data': None,
+                    'metadata': {'version': 2, 'deletion_time': '2026-01-01T00:00:00Z', 'destroyed': False},
+                }
+            },
+        ),
+        ('GET', '/v1/secret/metadata/gone'): (
+            200,
+            {
+                'data': {
+                    'current_version': 2,
+                    'versions': {
+                        '1': {'deletion_time': '', 'destroyed': False},
+                        '2': {'deletion_time': '2026-01-01T00:00:00Z', 'destroyed': False},
+                    },
+                }
+            },
+        ),
         ('GET', '/v1/secret/data/raced-read'): (404, {'errors': []}),
-        ('GET', '/v1/secret/metadata/raced-read'): (200, {'data': {'current_version': 1, 'versions': {
-            '1': {'deletion_time': '', 'destroyed': False}}}}),
-        ('GET', '/v1/secret/data/raced-once'): [(404, {'errors': []}),
-                                                (200, {'data': {'data': {'value': 'v'}, 'metadata': {'version': 1}}})],
-        ('GET', '/v1/secret/metadata/raced-once'): (200, {'data': {'current_version': 1, 'versions': {
-            '1': {'deletion_time': '', 'destroyed': False}}}}),
-        ('POST', '/v1/secret/data/raced'): (400, {'errors': [
-            'check-and-set parameter did not match the current version']}),
+        ('GET', '/v1/secret/metadata/raced-read'): (
+            200,
+            {'data': {'current_version': 1, 'versions': {'1': {'deletion_time': '', 'destroyed': False}}}},
+        ),
+        ('GET', '/v1/secret/data/raced-once'): [
+            (404, {'errors': []}),
+            (200, {'data': {'data': {'value': 'v'}, 'metadata': {'version': 1}}}),
+        ],
+        ('GET', '/v1/secret/metadata/raced-once'): (
+            200,
+            {'data': {'current_version': 1, 'versions': {'1': {'deletion_time': '', 'destroyed': False}}}},
+        ),
+        ('POST', '/v1/secret/data/raced'): (
+            400,
+            {'errors': ['check-and-set parameter did not match the current version']},
+        ),
         ('POST', '/v1/secret/data/ok'): (200, {'data': {'version': 1}}),
         ('POST', '/v1/secret/data/denied'): (403, {'errors': ['1 error occurred:\n\t* permission denied\n\n']}),
     }
@@ -231,9 +278,11 @@ def test_fake_http_mount_version():
 
 
 def test_fake_http_close_revokes_only_tokens_it_logged_in_for():
-    routes = {('POST', '/v1/auth/approle/login'): (200, {'auth': {'client_token': 'from-approle'}}),
-              ('GET', '/v1/auth/token/lookup-self'): LOOKUP_SELF_OK,
-              ('POST', '/v1/auth/token/revoke-self'): (204, {})}
+    routes = {
+        ('POST', '/v1/auth/approle/login'): (200, {'auth': {'client_token': 'from-approle'}}),
+        ('GET', '/v1/auth/token/lookup-self'): LOOKUP_SELF_OK,
+        ('POST', '/v1/auth/token/revoke-self'): (204, {}),
+    }
     with FakeVault(routes) as fake:
         conn = VaultConnection(url=fake.url, role_id='rid', secret_id='sid')
         conn.client()
@@ -247,7 +296,7 @@ def test_fake_http_close_revokes_only_tokens_it_logged_in_for():
         assert len([r for r in fake.requests if r[1] == '/v1/auth/token/revoke-self']) == 1
 
 
-class _OldKv2(object):
+class _OldKv2:
     """hvac 0.11 (Debian 12's python3-hvac): read_secret_version has no raise_on_deleted_version."""
 
     def __init__(self, versions):
@@ -271,9 +320,9 @@ class _OldKv2(object):
 def test_kv2_read_with_the_hvac_0_11_signature(monkeypatch):
     kv = _OldKv2({'app/x': ({'value': 'v'}, False), 'app/gone': ({}, True)})
 
-    class Client(object):
-        class secrets(object):  # noqa: N801 - mirrors hvac's attribute path
-            class kv(object):  # noqa: N801
+    class Client:
+        class secrets:  # noqa: N801 - mirrors hvac's attribute path
+            class kv:  # noqa: N801
                 v2 = kv
 
     conn = VaultConnection(url='http://127.0.0.1:1', token=TOKEN)

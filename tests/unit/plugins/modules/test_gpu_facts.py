@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright (c) selfhosted_ai.stack contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
@@ -49,7 +48,7 @@ cat '{output}'
 """
 
 
-class Host(object):
+class Host:
     """A fake target: a bin directory searched instead of PATH, a sysfs PCI tree, a calls log."""
 
     def __init__(self, tmp_path):
@@ -155,10 +154,16 @@ def test_real_h100_driver_580(run_module, host):
         'mig_mode': {'current': 'Disabled', 'pending': 'Disabled'},
         'mig_devices': [],
     }
-    assert facts['pci_devices'] == [{
-        'address': '0000:00:06.0', 'vendor_id': '0x10de', 'device_id': '0x2330', 'class': '0x030200',
-        'driver': 'nvidia', 'description': None,
-    }]
+    assert facts['pci_devices'] == [
+        {
+            'address': '0000:00:06.0',
+            'vendor_id': '0x10de',
+            'device_id': '0x2330',
+            'class': '0x030200',
+            'driver': 'nvidia',
+            'description': None,
+        }
+    ]
 
 
 def test_the_module_runs_the_query_the_real_fixture_was_recorded_with(run_module, host):
@@ -184,7 +189,9 @@ def _live_host(host):
     for line in lines[first:]:
         address, rest = line.split(' ', 1)
         fields = dict(item.split('=', 1) for item in rest.split(' '))
-        host.add_pci_device(address, fields['vendor'], fields['device'], fields['class'], driver=fields['driver'] or None)
+        host.add_pci_device(
+            address, fields['vendor'], fields['device'], fields['class'], driver=fields['driver'] or None
+        )
 
 
 def _recorded(name):
@@ -203,7 +210,7 @@ def _without_sensors(facts):
 
 def _assert_same_readings(replayed, recorded):
     assert len(replayed) == len(recorded)
-    for ours, theirs in zip(replayed, recorded):
+    for ours, theirs in zip(replayed, recorded, strict=True):
         for name, tolerance in SENSORS.items():
             assert abs(ours[name] - theirs[name]) <= tolerance, (name, ours[name], theirs[name])
 
@@ -269,8 +276,9 @@ def test_constructed_mig_enabled(run_module, host):
     (device,) = facts['devices']
     assert device['mig_mode'] == {'current': 'Enabled', 'pending': 'Enabled'}
     assert device['utilization_gpu_percent'] is None  # [N/A] under MIG
-    assert [(m['gpu_instance_id'], m['memory_total_mib'], m['multiprocessor_count']) for m in device['mig_devices']] == [
-        (1, 40448, 60), (2, 40448, 60)]
+    assert [
+        (m['gpu_instance_id'], m['memory_total_mib'], m['multiprocessor_count']) for m in device['mig_devices']
+    ] == [(1, 40448, 60), (2, 40448, 60)]
 
 
 def test_no_devices_is_not_an_error(run_module, host):

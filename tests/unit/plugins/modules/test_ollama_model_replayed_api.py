@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright (c) selfhosted_ai.stack contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
@@ -35,8 +34,7 @@ def free_port():
     return port
 
 
-class TestOllamaModelReplayedAPI(object):
-
+class TestOllamaModelReplayedAPI:
     def test_pull_new_model(self, run_module, ollama_replayed_api):
         api = ollama_replayed_api
         run = run_module(ollama_model.main, {'name': 'qwen2.5:0.5b', 'api_url': api.url})
@@ -69,7 +67,9 @@ class TestOllamaModelReplayedAPI(object):
         assert run['changed'] is False
         assert [(r['method'], r['path']) for r in api.requests] == [('GET', '/api/tags')]
 
-    @pytest.mark.parametrize('name', ['llama3', 'llama3:latest', 'library/llama3', 'registry.ollama.ai/library/llama3:latest'])
+    @pytest.mark.parametrize(
+        'name', ['llama3', 'llama3:latest', 'library/llama3', 'registry.ollama.ai/library/llama3:latest']
+    )
     def test_already_present_under_another_spelling(self, run_module, ollama_replayed_api, name):
         api = ollama_replayed_api
         run = run_module(ollama_model.main, {'name': name, 'api_url': api.url})
@@ -107,8 +107,9 @@ class TestOllamaModelReplayedAPI(object):
 
     def test_check_mode_delete_predicts_change_and_changes_nothing(self, run_module, ollama_replayed_api):
         api = ollama_replayed_api
-        run = run_module(ollama_model.main, {'name': 'codellama:13b', 'state': 'absent', 'api_url': api.url},
-                         check_mode=True)
+        run = run_module(
+            ollama_model.main, {'name': 'codellama:13b', 'state': 'absent', 'api_url': api.url}, check_mode=True
+        )
         assert run['changed'] is True
         assert api.calls('DELETE') == []
         assert 'codellama:13b' in tags(api)
@@ -139,6 +140,7 @@ class TestOllamaModelReplayedAPI(object):
         # Listed, then gone before our DELETE: Ollama answers 404, nothing changed by this task.
         api = ollama_replayed_api
         from ansible_collections.selfhosted_ai.stack.plugins.module_utils import _ollama
+
         original = _ollama.OllamaClient.list_models
 
         def list_then_vanish(client):
@@ -197,8 +199,9 @@ class TestOllamaModelReplayedAPI(object):
     def test_bearer_token_is_sent(self, run_module, ollama_replayed_api):
         api = ollama_replayed_api
         api.bearer_token = 's3cret-token'
-        run = run_module(ollama_model.main, {'name': 'qwen2.5:0.5b', 'api_url': api.url + '/',
-                                             'bearer_token': 's3cret-token'})
+        run = run_module(
+            ollama_model.main, {'name': 'qwen2.5:0.5b', 'api_url': api.url + '/', 'bearer_token': 's3cret-token'}
+        )
         assert not run.failed, run.result
         assert run['changed'] is True
         assert api.requests
@@ -220,21 +223,25 @@ class TestOllamaModelReplayedAPI(object):
 
     def test_bearer_token_is_no_log(self):
         from ansible_collections.selfhosted_ai.stack.plugins.module_utils._ollama import ollama_argument_spec
+
         assert ollama_argument_spec()['bearer_token']['no_log'] is True
 
-    @pytest.mark.parametrize('name', [
-        'Llama3',                      # upper case
-        'llama3@sha256:abc',           # digest
-        '../llama3',                   # path tricks
-        'a/b/c/d',                     # too many parts
-        'llama3:',                     # empty tag
-        'llama3:7b:q4',                # two tags
-        'my.space/llama3',             # dot in namespace
-        '-llama3',                     # bad first character
-        'llama 3',                     # space
-        'x' * 81,                      # too long
-        '',
-    ])
+    @pytest.mark.parametrize(
+        'name',
+        [
+            'Llama3',  # upper case
+            'llama3@sha256:abc',  # digest
+            '../llama3',  # path tricks
+            'a/b/c/d',  # too many parts
+            'llama3:',  # empty tag
+            'llama3:7b:q4',  # two tags
+            'my.space/llama3',  # dot in namespace
+            '-llama3',  # bad first character
+            'llama 3',  # space
+            'x' * 81,  # too long
+            '',
+        ],
+    )
     def test_bad_name_is_rejected_before_any_request(self, run_module, ollama_replayed_api, name):
         api = ollama_replayed_api
         run = run_module(ollama_model.main, {'name': name, 'api_url': api.url})
@@ -251,14 +258,15 @@ class TestOllamaModelReplayedAPI(object):
     def test_diff(self, run_module, ollama_replayed_api):
         api = ollama_replayed_api
         run = run_module(ollama_model.main, {'name': 'qwen2.5:0.5b', 'api_url': api.url}, check_mode=True, diff=True)
-        assert run['diff'] == {'before': {'name': 'qwen2.5:0.5b', 'state': 'absent'},
-                               'after': {'name': 'qwen2.5:0.5b', 'state': 'present'}}
+        assert run['diff'] == {
+            'before': {'name': 'qwen2.5:0.5b', 'state': 'absent'},
+            'after': {'name': 'qwen2.5:0.5b', 'state': 'present'},
+        }
         run = run_module(ollama_model.main, {'name': 'llama3', 'api_url': api.url}, diff=True)
         assert run['diff']['before'] == run['diff']['after']
 
 
-class TestOllamaModelInfoReplayedAPI(object):
-
+class TestOllamaModelInfoReplayedAPI:
     def test_lists_models(self, run_module, ollama_replayed_api):
         run = run_module(ollama_model_info.main, {'api_url': ollama_replayed_api.url})
         assert run['changed'] is False

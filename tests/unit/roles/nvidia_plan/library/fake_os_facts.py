@@ -1,7 +1,7 @@
-# -*- coding: utf-8 -*-
 # Copyright (c) selfhosted_ai.stack contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Test helper: returns the facts it is given, so a play can pretend to run on another distribution."""
+
 from __future__ import annotations
 
 from ansible.module_utils.basic import AnsibleModule

@@ -1,15 +1,13 @@
-# -*- coding: utf-8 -*-
 # Copyright (c) selfhosted_ai.stack contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
 # FOR INTERNAL COLLECTION USE ONLY: the interface may change in any release.
 
 
-class ModuleDocFragment(object):
-
+class ModuleDocFragment:
     # Backend selection and connection options of selfhosted_ai.stack.tenant and tenant_info.
     # Matches the argument_spec of each backend class listed in plugins/module_utils/_tenant_registry.py.
-    DOCUMENTATION = r'''
+    DOCUMENTATION = r"""
 options:
   backends:
     description:
@@ -349,4 +347,4 @@ requirements:
   - redis >= 4.5 (Valkey backend)
   - boto3 (S3 backend)
   - hvac (Vault backend)
-'''
+"""

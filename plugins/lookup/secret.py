@@ -1,12 +1,9 @@
-# -*- coding: utf-8 -*-
 # Copyright (c) selfhosted_ai.stack maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type
 
-DOCUMENTATION = r'''
+DOCUMENTATION = r"""
 name: secret
 short_description: Get a secret, generating and storing it on first use
 version_added: 0.1.0
@@ -143,9 +140,9 @@ seealso:
   - name: selfhosted_ai.stack secrets guide
     description: docs/secrets.md in the collection.
     link: https://github.com/selfhosted-ai/stack/blob/main/docs/secrets.md
-'''
+"""
 
-EXAMPLES = r'''
+EXAMPLES = r"""
 - name: Run n8n with a stable encryption key (created on the first run)
   community.docker.docker_container:
     name: n8n
@@ -176,16 +173,16 @@ EXAMPLES = r'''
   ansible.builtin.set_fact:
     valkey_passwords: "{{ query('selfhosted_ai.stack.secret', 'valkey/n8n', 'valkey/langfuse', charset='urlsafe') }}"
   no_log: true
-'''
+"""
 
-RETURN = r'''
+RETURN = r"""
 _raw:
   description:
     - One value per name in O(_terms), marked unsafe.
     - A string, or a mapping with C(username) and C(password) for O(format=credentials).
   type: list
   elements: raw
-'''
+"""
 
 import os
 
@@ -223,19 +220,21 @@ def check_backend(variables, direct):
     Sources in Ansible's order of precedence, highest first; ansible.cfg is left to Ansible's check.
     """
     for origin, value in (
-            ('the lookup argument backend', direct.get('backend')),
-            ('the variable selfhosted_ai_secret_backend', (variables or {}).get('selfhosted_ai_secret_backend')),
-            ('the environment variable SELFHOSTED_AI_SECRET_BACKEND', os.environ.get('SELFHOSTED_AI_SECRET_BACKEND'))):
+        ('the lookup argument backend', direct.get('backend')),
+        ('the variable selfhosted_ai_secret_backend', (variables or {}).get('selfhosted_ai_secret_backend')),
+        ('the environment variable SELFHOSTED_AI_SECRET_BACKEND', os.environ.get('SELFHOSTED_AI_SECRET_BACKEND')),
+    ):
         if value is None:
             continue
         if not isinstance(value, str) or value not in BACKENDS:
-            raise AnsibleLookupError('selfhosted_ai.stack.secret: unknown secret backend %r from %s; set it to %s'
-                                     % (str(value)[:40], origin, ' or '.join(BACKENDS)))
+            raise AnsibleLookupError(
+                'selfhosted_ai.stack.secret: unknown secret backend %r from %s; set it to %s'
+                % (str(value)[:40], origin, ' or '.join(BACKENDS))
+            )
         return
 
 
 class LookupModule(LookupBase):
-
     def _secret_dir(self, variables):
         configured = self.get_option('secret_dir')
         inventory_dir = (variables or {}).get('inventory_dir')
@@ -243,13 +242,17 @@ class LookupModule(LookupBase):
             configured = os.path.expanduser(str(configured))
             if not os.path.isabs(configured):
                 if not inventory_dir:
-                    raise AnsibleLookupError('secret_dir %r is relative but there is no inventory directory to '
-                                             'resolve it against; give an absolute path' % configured)
+                    raise AnsibleLookupError(
+                        'secret_dir %r is relative but there is no inventory directory to '
+                        'resolve it against; give an absolute path' % configured
+                    )
                 configured = os.path.join(str(inventory_dir), configured)
             return configured
         if not inventory_dir:
-            raise AnsibleLookupError('the file backend of selfhosted_ai.stack.secret needs secret_dir (or the '
-                                     'variable selfhosted_ai_secret_dir) when the inventory has no directory')
+            raise AnsibleLookupError(
+                'the file backend of selfhosted_ai.stack.secret needs secret_dir (or the '
+                'variable selfhosted_ai_secret_dir) when the inventory has no directory'
+            )
         return os.path.join(str(inventory_dir), '.secrets')
 
     def _backend(self, variables):
@@ -260,9 +263,10 @@ class LookupModule(LookupBase):
         try:
             connection.validate()
         except VaultError as e:
-            raise AnsibleLookupError('selfhosted_ai.stack.secret (vault backend): %s' % e)
-        return VaultSecretBackend(connection, mount_point=self.get_option('mount_point'),
-                                  path_prefix=self.get_option('path_prefix'))
+            raise AnsibleLookupError('selfhosted_ai.stack.secret (vault backend): %s' % e) from None
+        return VaultSecretBackend(
+            connection, mount_point=self.get_option('mount_point'), path_prefix=self.get_option('path_prefix')
+        )
 
     def _templated_vars(self, variables, options):
         """The variables that feed ``options``, templated.
@@ -305,17 +309,21 @@ class LookupModule(LookupBase):
             try:
                 names.append(validate_name(term))
             except SecretBackendError as e:
-                raise AnsibleLookupError(str(e))
+                raise AnsibleLookupError(str(e)) from None
 
         generators = {}
         for name in names:
             try:
                 generators[name] = field_generators(
-                    fmt=fmt, length=self.get_option('length'), charset=self.get_option('charset'),
-                    chars=self.get_option('chars'), field=self.get_option('field'),
-                    username=self.get_option('username') or name.rsplit('/', 1)[-1])
+                    fmt=fmt,
+                    length=self.get_option('length'),
+                    charset=self.get_option('charset'),
+                    chars=self.get_option('chars'),
+                    field=self.get_option('field'),
+                    username=self.get_option('username') or name.rsplit('/', 1)[-1],
+                )
             except SecretSpecError as e:
-                raise AnsibleLookupError('selfhosted_ai.stack.secret: %s' % e)
+                raise AnsibleLookupError('selfhosted_ai.stack.secret: %s' % e) from None
 
         dry_run = bool((variables or {}).get('ansible_check_mode')) and not self.get_option('write_in_check_mode')
         backend = self._backend(variables)
@@ -326,18 +334,25 @@ class LookupModule(LookupBase):
                 backend.connection.close()
 
     def _get(self, backend, name, generators, fmt, dry_run):
+        # `from None` on every error of this lookup: ansible-core appends the messages of an AnsibleError's
+        # causes to its own, and these messages already say everything; what lies below them (the server's
+        # answers, a secret file's undecodable bytes) stays out of task results and tracebacks.
         try:
             fields, created = backend.get_or_create(name, generators, dry_run=dry_run)
         except (SecretBackendError, VaultError) as e:
-            raise AnsibleLookupError('selfhosted_ai.stack.secret: %s' % e)
-        except (OSError, IOError) as e:
-            raise AnsibleLookupError('selfhosted_ai.stack.secret: %s: %s' % (backend.describe(name),
-                                                                             e.strerror or e.__class__.__name__))
+            raise AnsibleLookupError('selfhosted_ai.stack.secret: %s' % e) from None
+        except OSError as e:
+            raise AnsibleLookupError(
+                'selfhosted_ai.stack.secret: %s: %s' % (backend.describe(name), e.strerror or e.__class__.__name__)
+            ) from None
         if created:
-            display.vvv('selfhosted_ai.stack.secret: %s %s' % (
-                'generated (check mode, not stored)' if dry_run else 'generated and stored', backend.describe(name)))
-        if fmt == 'credentials':
-            value = {'username': fields['username'], 'password': fields['password']}
-        else:
-            value = fields[self.get_option('field')]
+            display.vvv(
+                'selfhosted_ai.stack.secret: %s %s'
+                % ('generated (check mode, not stored)' if dry_run else 'generated and stored', backend.describe(name))
+            )
+        value = (
+            {'username': fields['username'], 'password': fields['password']}
+            if fmt == 'credentials'
+            else fields[self.get_option('field')]
+        )
         return wrap_var(value)

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright (c) selfhosted_ai.stack contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The protocol every tenant backend follows, so the engine knows none by name. Private to the collection.
@@ -25,9 +24,9 @@ from typing import Any, NamedTuple
 from ansible_collections.selfhosted_ai.stack.plugins.module_utils._tenant_common import BackendError
 
 # the value a credential has in check mode and in the plan when the server makes it at apply time
-PENDING = "(generated on apply)"
+PENDING = '(generated on apply)'
 # the store's op that writes a tenant's credentials (done by the engine, before the other backends apply)
-WRITE_CREDENTIALS = "write_credentials"
+WRITE_CREDENTIALS = 'write_credentials'
 
 
 class Phase(enum.IntEnum):
@@ -38,12 +37,14 @@ class Phase(enum.IntEnum):
 
 class Op(NamedTuple):
     """One planned operation of one backend for one tenant: a backend-defined kind and its argument."""
+
     kind: str
     arg: Any = None
 
 
 class TenantWork(NamedTuple):
     """What ``apply`` gets per tenant: the tenant, its planned ops, the credentials the store holds for it."""
+
     tenant: Any
     ops: list
     credentials: dict
@@ -60,13 +61,13 @@ class Credentials(dict):
 
 def is_new(creds, key):
     """True when ``creds`` (Credentials, or a plain dict: nothing new) has ``key`` freshly generated."""
-    return key in getattr(creds, "new", ())
+    return key in getattr(creds, 'new', ())
 
 
 class TenantBackend(abc.ABC):
     """One data service. ``name`` is its registry key and the name of its connection option."""
 
-    name: str = ""
+    name: str = ''
     argument_spec: dict = {}
     # the Python library the backend needs and the import traceback when it is missing
     library: str | None = None
@@ -93,7 +94,7 @@ class TenantBackend(abc.ABC):
     def _fail(self, message):
         return BackendError(self.name, self.address, message)
 
-    def validate(self, tenants):
+    def validate(self, tenants):  # noqa: B027  an optional hook: most backends have nothing to check
         """Input checks that need no server (raise TenantInputError)."""
 
     @abc.abstractmethod
@@ -112,7 +113,7 @@ class TenantBackend(abc.ABC):
     def public_view(self, tenant, current):
         """The state of one tenant without internals or secrets, for diff output."""
 
-    def fill_credentials(self, tenant, wanted):
+    def fill_credentials(self, tenant, wanted):  # noqa: B027  an optional hook: only credential users fill
         """Add the credentials this backend needs to ``wanted`` (stored ones first), for a present tenant."""
 
     @abc.abstractmethod

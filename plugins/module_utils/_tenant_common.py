@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright (c) selfhosted_ai.stack contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Tenant model shared by the tenant backends: validation, naming, results.
@@ -23,29 +22,60 @@ import string
 #   so the "_" -> "-" mapping can never produce "--" or a leading/trailing "-",
 #   and the mapping is one-to-one.
 TENANT_ID_RULE = (
-    "2 to 30 ASCII characters: a lower-case letter, then lower-case letters and digits, "
-    "in groups joined by single underscores (regex ^[a-z][a-z0-9]*(_[a-z0-9]+)*$)"
+    '2 to 30 ASCII characters: a lower-case letter, then lower-case letters and digits, '
+    'in groups joined by single underscores (regex ^[a-z][a-z0-9]*(_[a-z0-9]+)*$)'
 )
-_TENANT_ID_RE = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)*", re.ASCII)
+_TENANT_ID_RE = re.compile(r'[a-z][a-z0-9]*(?:_[a-z0-9]+)*', re.ASCII)
 TENANT_ID_MIN = 2
 TENANT_ID_MAX = 30
 
 # An app name becomes the first part of a PostgreSQL database name
 # "<app>_<tenant>"; it has no underscore so the split is unambiguous and two
 # (app, tenant) pairs can never map to the same database.
-APP_RULE = "1 to 20 ASCII characters: a lower-case letter, then lower-case letters and digits (regex ^[a-z][a-z0-9]{0,19}$)"
-_APP_RE = re.compile(r"[a-z][a-z0-9]{0,19}", re.ASCII)
+APP_RULE = (
+    '1 to 20 ASCII characters: a lower-case letter, then lower-case letters and digits (regex ^[a-z][a-z0-9]{0,19}$)'
+)
+_APP_RE = re.compile(r'[a-z][a-z0-9]{0,19}', re.ASCII)
 
-RESERVED_IDS = frozenset((
-    "admin", "administrator", "all", "anonymous", "current_role", "current_user", "default",
-    "everyone", "guest", "information_schema", "neo4j", "none", "nobody", "postgres", "public",
-    "qdrant", "redis", "replication", "root", "session_user", "superuser", "sys", "system",
-    "template0", "template1", "tenant", "tenants", "valkey", "vault", "openbao", "seaweedfs",
-))
-RESERVED_PREFIXES = ("pg_", "sys_", "xn_")
-RESERVED_SUFFIXES = ("_s3alias", "_ol_s3")
+RESERVED_IDS = frozenset(
+    (
+        'admin',
+        'administrator',
+        'all',
+        'anonymous',
+        'current_role',
+        'current_user',
+        'default',
+        'everyone',
+        'guest',
+        'information_schema',
+        'neo4j',
+        'none',
+        'nobody',
+        'postgres',
+        'public',
+        'qdrant',
+        'redis',
+        'replication',
+        'root',
+        'session_user',
+        'superuser',
+        'sys',
+        'system',
+        'template0',
+        'template1',
+        'tenant',
+        'tenants',
+        'valkey',
+        'vault',
+        'openbao',
+        'seaweedfs',
+    )
+)
+RESERVED_PREFIXES = ('pg_', 'sys_', 'xn_')
+RESERVED_SUFFIXES = ('_s3alias', '_ol_s3')
 
-STATES = ("present", "absent")
+STATES = ('present', 'absent')
 
 _KEY_ID_ALPHABET = string.ascii_uppercase + string.digits
 _PASSWORD_ALPHABET = string.ascii_letters + string.digits
@@ -61,18 +91,18 @@ class BackendError(Exception):
     def __init__(self, backend, address, message):
         self.backend = backend
         self.address = address
-        super(BackendError, self).__init__("%s backend at %s: %s" % (backend, address, message))
+        super().__init__('%s backend at %s: %s' % (backend, address, message))
 
 
 def generate_password(length=32):
     """A random password from letters and digits (safe in every URL/DSN)."""
-    return "".join(secrets.choice(_PASSWORD_ALPHABET) for dummy in range(length))
+    return ''.join(secrets.choice(_PASSWORD_ALPHABET) for dummy in range(length))
 
 
 def generate_access_key():
     """An S3 key pair shaped as AWS makes them: a 20-character id of upper-case letters and digits,
     a 40-character secret (for servers where the client chooses the key: SeaweedFS's admin shell)."""
-    key_id = "T" + "".join(secrets.choice(_KEY_ID_ALPHABET) for dummy in range(19))
+    key_id = 'T' + ''.join(secrets.choice(_KEY_ID_ALPHABET) for dummy in range(19))
     return key_id, generate_password(40)
 
 
@@ -80,42 +110,51 @@ def _describe(value):
     """repr() of a bad value, shortened, so errors show exactly what was refused."""
     text = repr(value)
     if len(text) > 80:
-        text = text[:77] + "..."
+        text = text[:77] + '...'
     return text
 
 
 def check_tenant_id(value):
     if not isinstance(value, str):
-        raise TenantInputError("tenant id %s is not a string; it must be %s" % (_describe(value), TENANT_ID_RULE))
+        raise TenantInputError('tenant id %s is not a string; it must be %s' % (_describe(value), TENANT_ID_RULE))
     if not value:
-        raise TenantInputError("tenant id is empty; it must be %s" % TENANT_ID_RULE)
+        raise TenantInputError('tenant id is empty; it must be %s' % TENANT_ID_RULE)
     if len(value) < TENANT_ID_MIN or len(value) > TENANT_ID_MAX:
-        raise TenantInputError("tenant id %s has %d characters; it must be %s" % (_describe(value), len(value), TENANT_ID_RULE))
+        raise TenantInputError(
+            'tenant id %s has %d characters; it must be %s' % (_describe(value), len(value), TENANT_ID_RULE)
+        )
     # fullmatch with re.ASCII: no trailing newline slips through (unlike "$"),
     # no Unicode look-alike letters or digits match.
     if not _TENANT_ID_RE.fullmatch(value):
-        raise TenantInputError("tenant id %s is refused; it must be %s" % (_describe(value), TENANT_ID_RULE))
+        raise TenantInputError('tenant id %s is refused; it must be %s' % (_describe(value), TENANT_ID_RULE))
     if value in RESERVED_IDS:
-        raise TenantInputError("tenant id %s is a reserved name (reserved: %s)" % (_describe(value), ", ".join(sorted(RESERVED_IDS))))
+        raise TenantInputError(
+            'tenant id %s is a reserved name (reserved: %s)' % (_describe(value), ', '.join(sorted(RESERVED_IDS)))
+        )
     for prefix in RESERVED_PREFIXES:
         if value.startswith(prefix):
-            raise TenantInputError("tenant id %s starts with the reserved prefix %r" % (_describe(value), prefix))
+            raise TenantInputError('tenant id %s starts with the reserved prefix %r' % (_describe(value), prefix))
     for suffix in RESERVED_SUFFIXES:
         if value.endswith(suffix):
-            raise TenantInputError("tenant id %s ends with the reserved suffix %r (not allowed in S3 bucket names)" % (_describe(value), suffix))
+            raise TenantInputError(
+                'tenant id %s ends with the reserved suffix %r (not allowed in S3 bucket names)'
+                % (_describe(value), suffix)
+            )
     return value
 
 
 def check_app(tenant_id, value):
     if not isinstance(value, str) or not _APP_RE.fullmatch(value):
-        raise TenantInputError("tenant %s: app name %s is refused; it must be %s" % (tenant_id, _describe(value), APP_RULE))
+        raise TenantInputError(
+            'tenant %s: app name %s is refused; it must be %s' % (tenant_id, _describe(value), APP_RULE)
+        )
     return value
 
 
-class Tenant(object):
+class Tenant:
     """One validated tenant of the input list."""
 
-    __slots__ = ("id", "display_name", "apps", "state", "purge", "quotas")
+    __slots__ = ('id', 'display_name', 'apps', 'state', 'purge', 'quotas')
 
     def __init__(self, tenant_id, display_name, apps, state, purge, quotas):
         self.id = tenant_id
@@ -127,23 +166,23 @@ class Tenant(object):
 
     @property
     def present(self):
-        return self.state == "present"
+        return self.state == 'present'
 
     # Names in each backend, all derived here so a reader finds the mapping in one place.
     @property
     def pg_role(self):
-        return "tenant_%s" % self.id
+        return 'tenant_%s' % self.id
 
     def pg_databases(self):
-        return ["%s_%s" % (app, self.id) for app in self.apps]
+        return ['%s_%s' % (app, self.id) for app in self.apps]
 
     @property
     def valkey_user(self):
-        return "tenant_%s" % self.id
+        return 'tenant_%s' % self.id
 
     @property
     def key_prefix(self):
-        return "%s:" % self.id
+        return '%s:' % self.id
 
     @property
     def bucket(self):
@@ -151,29 +190,29 @@ class Tenant(object):
 
     @property
     def s3_user(self):
-        return "tenant-%s" % self.id.replace("_", "-")
+        return 'tenant-%s' % self.id.replace('_', '-')
 
     @property
     def vault_name(self):
         """Vault policy and AppRole role name."""
-        return "tenant-%s" % self.id.replace("_", "-")
+        return 'tenant-%s' % self.id.replace('_', '-')
 
     @property
     def collection(self):
-        return "tenant_%s" % self.id
+        return 'tenant_%s' % self.id
 
 
 def bucket_name(tenant_id):
-    return "tenant-%s" % tenant_id.replace("_", "-")
+    return 'tenant-%s' % tenant_id.replace('_', '-')
 
 
-def tenant_id_from_prefixed(name, prefix, sep="_"):
+def tenant_id_from_prefixed(name, prefix, sep='_'):
     """'tenant_acme' -> 'acme' (or None when the name is not a valid tenant name)."""
     if not name.startswith(prefix):
         return None
-    candidate = name[len(prefix):]
-    if sep != "_":
-        candidate = candidate.replace(sep, "_")
+    candidate = name[len(prefix) :]
+    if sep != '_':
+        candidate = candidate.replace(sep, '_')
     try:
         check_tenant_id(candidate)
     except TenantInputError:
@@ -182,11 +221,11 @@ def tenant_id_from_prefixed(name, prefix, sep="_"):
 
 
 _QUOTA_KEYS = {
-    "pg_connection_limit": int,
-    "qdrant_vector_size": int,
-    "qdrant_distance": str,
+    'pg_connection_limit': int,
+    'qdrant_vector_size': int,
+    'qdrant_distance': str,
 }
-QDRANT_DISTANCES = ("Cosine", "Euclid", "Dot", "Manhattan")
+QDRANT_DISTANCES = ('Cosine', 'Euclid', 'Dot', 'Manhattan')
 
 
 def validate_tenants(raw_list, default_apps=None):
@@ -196,69 +235,86 @@ def validate_tenants(raw_list, default_apps=None):
     everything, with a message that names the value and the rule.
     """
     if not isinstance(raw_list, list):
-        raise TenantInputError("tenants must be a list of dictionaries")
+        raise TenantInputError('tenants must be a list of dictionaries')
     seen = {}
     result = []
     for index, raw in enumerate(raw_list):
         if not isinstance(raw, dict):
-            raise TenantInputError("tenants[%d] is %s, not a dictionary" % (index, _describe(raw)))
-        unknown = set(raw) - set(("id", "display_name", "apps", "state", "purge", "quotas"))
+            raise TenantInputError('tenants[%d] is %s, not a dictionary' % (index, _describe(raw)))
+        unknown = set(raw) - set(('id', 'display_name', 'apps', 'state', 'purge', 'quotas'))
         if unknown:
-            raise TenantInputError("tenants[%d]: unknown key(s) %s; allowed: id, display_name, apps, state, purge, quotas"
-                                   % (index, ", ".join(sorted(repr(k) for k in unknown))))
-        if "id" not in raw:
-            raise TenantInputError("tenants[%d] has no id" % index)
+            raise TenantInputError(
+                'tenants[%d]: unknown key(s) %s; allowed: id, display_name, apps, state, purge, quotas'
+                % (index, ', '.join(sorted(repr(k) for k in unknown)))
+            )
+        if 'id' not in raw:
+            raise TenantInputError('tenants[%d] has no id' % index)
         try:
-            tenant_id = check_tenant_id(raw["id"])
+            tenant_id = check_tenant_id(raw['id'])
         except TenantInputError as exc:
-            raise TenantInputError("tenants[%d]: %s" % (index, exc))
+            raise TenantInputError('tenants[%d]: %s' % (index, exc)) from None
         if tenant_id in seen:
-            raise TenantInputError("tenant id %r appears twice (tenants[%d] and tenants[%d]); ids must be unique"
-                                   % (tenant_id, seen[tenant_id], index))
+            raise TenantInputError(
+                'tenant id %r appears twice (tenants[%d] and tenants[%d]); ids must be unique'
+                % (tenant_id, seen[tenant_id], index)
+            )
         seen[tenant_id] = index
-        state = raw.get("state", "present")
+        state = raw.get('state', 'present')
         if state not in STATES:
-            raise TenantInputError("tenant %s: state %s is refused; it must be present or absent" % (tenant_id, _describe(state)))
-        purge = raw.get("purge", False)
+            raise TenantInputError(
+                'tenant %s: state %s is refused; it must be present or absent' % (tenant_id, _describe(state))
+            )
+        purge = raw.get('purge', False)
         if not isinstance(purge, bool):
-            raise TenantInputError("tenant %s: purge must be a boolean, got %s" % (tenant_id, _describe(purge)))
-        display_name = raw.get("display_name") or tenant_id
+            raise TenantInputError('tenant %s: purge must be a boolean, got %s' % (tenant_id, _describe(purge)))
+        display_name = raw.get('display_name') or tenant_id
         if not isinstance(display_name, str) or len(display_name) > 200 or any(ord(c) < 32 for c in display_name):
-            raise TenantInputError("tenant %s: display_name must be a string of at most 200 printable characters" % tenant_id)
-        apps = raw.get("apps")
+            raise TenantInputError(
+                'tenant %s: display_name must be a string of at most 200 printable characters' % tenant_id
+            )
+        apps = raw.get('apps')
         if apps is None:
             apps = list(default_apps or [])
         if not isinstance(apps, list):
-            raise TenantInputError("tenant %s: apps must be a list of app names" % tenant_id)
+            raise TenantInputError('tenant %s: apps must be a list of app names' % tenant_id)
         apps = [check_app(tenant_id, app) for app in apps]
         if len(set(apps)) != len(apps):
-            raise TenantInputError("tenant %s: apps %s lists an app twice" % (tenant_id, apps))
-        quotas = raw.get("quotas") or {}
+            raise TenantInputError('tenant %s: apps %s lists an app twice' % (tenant_id, apps))
+        quotas = raw.get('quotas') or {}
         if not isinstance(quotas, dict):
-            raise TenantInputError("tenant %s: quotas must be a dictionary" % tenant_id)
+            raise TenantInputError('tenant %s: quotas must be a dictionary' % tenant_id)
         clean_quotas = {}
         for key, value in quotas.items():
             if key not in _QUOTA_KEYS:
-                raise TenantInputError("tenant %s: unknown quota %s; allowed: %s" % (tenant_id, _describe(key), ", ".join(sorted(_QUOTA_KEYS))))
+                raise TenantInputError(
+                    'tenant %s: unknown quota %s; allowed: %s'
+                    % (tenant_id, _describe(key), ', '.join(sorted(_QUOTA_KEYS)))
+                )
             kind = _QUOTA_KEYS[key]
             if kind is int:
                 if isinstance(value, bool) or not isinstance(value, int):
                     try:
                         value = int(str(value), 10)
                     except ValueError:
-                        raise TenantInputError("tenant %s: quota %s must be an integer, got %s" % (tenant_id, key, _describe(value)))
-                if key == "pg_connection_limit" and value < -1:
-                    raise TenantInputError("tenant %s: quota pg_connection_limit must be -1 (unlimited) or more" % tenant_id)
-                if key != "pg_connection_limit" and value < 1:
-                    raise TenantInputError("tenant %s: quota %s must be positive" % (tenant_id, key))
-            elif key == "qdrant_distance" and value not in QDRANT_DISTANCES:
-                raise TenantInputError("tenant %s: quota qdrant_distance must be one of %s" % (tenant_id, ", ".join(QDRANT_DISTANCES)))
+                        raise TenantInputError(
+                            'tenant %s: quota %s must be an integer, got %s' % (tenant_id, key, _describe(value))
+                        ) from None
+                if key == 'pg_connection_limit' and value < -1:
+                    raise TenantInputError(
+                        'tenant %s: quota pg_connection_limit must be -1 (unlimited) or more' % tenant_id
+                    )
+                if key != 'pg_connection_limit' and value < 1:
+                    raise TenantInputError('tenant %s: quota %s must be positive' % (tenant_id, key))
+            elif key == 'qdrant_distance' and value not in QDRANT_DISTANCES:
+                raise TenantInputError(
+                    'tenant %s: quota qdrant_distance must be one of %s' % (tenant_id, ', '.join(QDRANT_DISTANCES))
+                )
             clean_quotas[key] = value
         result.append(Tenant(tenant_id, display_name, apps, state, purge, clean_quotas))
     return result
 
 
-class Change(object):
+class Change:
     """What one backend did (or would do) for one tenant."""
 
     def __init__(self):
@@ -274,4 +330,4 @@ class Change(object):
         return bool(self.actions)
 
     def as_dict(self):
-        return {"changed": self.changed, "actions": list(self.actions)}
+        return {'changed': self.changed, 'actions': list(self.actions)}

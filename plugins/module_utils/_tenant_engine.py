@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright (c) selfhosted_ai.stack contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The recipe shared by the tenant and tenant_info modules. Private to the collection.
@@ -14,6 +13,7 @@ reused on every later run; never part of a result.
 
 from __future__ import annotations
 
+import contextlib
 import traceback
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -21,9 +21,18 @@ from contextlib import contextmanager
 from ansible.module_utils.basic import missing_required_lib
 
 from ansible_collections.selfhosted_ai.stack.plugins.module_utils._tenant_backend import (
-    PENDING, WRITE_CREDENTIALS, CredentialStore, Credentials, Phase, TenantWork)
+    PENDING,
+    WRITE_CREDENTIALS,
+    Credentials,
+    CredentialStore,
+    Phase,
+    TenantWork,
+)
 from ansible_collections.selfhosted_ai.stack.plugins.module_utils._tenant_common import (
-    BackendError, TenantInputError, validate_tenants)
+    BackendError,
+    TenantInputError,
+    validate_tenants,
+)
 from ansible_collections.selfhosted_ai.stack.plugins.module_utils._tenant_registry import BACKENDS as _REGISTRY
 
 BACKENDS = tuple(_REGISTRY)
@@ -34,7 +43,7 @@ class MissingLibrary(Exception):
         self.backend = backend
         self.library = library
         self.error = error
-        super(MissingLibrary, self).__init__("%s backend needs the Python library %s" % (backend, library))
+        super().__init__('%s backend needs the Python library %s' % (backend, library))
 
 
 @contextmanager
@@ -43,13 +52,17 @@ def failing_on_engine_errors(module, engine, input_message):
     try:
         yield
     except TenantInputError as exc:
-        module.fail_json(msg="%s: %s" % (input_message, exc))
+        module.fail_json(msg='%s: %s' % (input_message, exc))
     except MissingLibrary as exc:
-        module.fail_json(msg=missing_required_lib(exc.library, reason="the %s backend" % exc.backend), exception=exc.error)
+        module.fail_json(
+            msg=missing_required_lib(exc.library, reason='the %s backend' % exc.backend), exception=exc.error
+        )
     except BackendError as exc:
         module.fail_json(msg=str(exc), backend=exc.backend, address=exc.address)
     except Exception as exc:  # pylint: disable=broad-except
-        module.fail_json(msg="unexpected error: %s: %s" % (exc.__class__.__name__, exc), exception=traceback.format_exc())
+        module.fail_json(
+            msg='unexpected error: %s: %s' % (exc.__class__.__name__, exc), exception=traceback.format_exc()
+        )
     finally:
         engine.close()
 
@@ -58,27 +71,31 @@ def _load(backend):
     """The backend's class, once its library is known to be there."""
     cls = _REGISTRY.get(backend)
     if cls is None:
-        raise TenantInputError("unknown backend %r; known: %s" % (backend, ", ".join(BACKENDS)))
+        raise TenantInputError('unknown backend %r; known: %s' % (backend, ', '.join(BACKENDS)))
     if cls.library_error:
         raise MissingLibrary(backend, cls.library, cls.library_error)
     return cls
 
 
 def selected_backends(params):
-    chosen = params.get("backends")
+    chosen = params.get('backends')
     if not chosen:
         chosen = [b for b in BACKENDS if params.get(b)]
     if not chosen:
-        raise TenantInputError("no backend selected: give the connection options of at least one of %s" % ", ".join(BACKENDS))
+        raise TenantInputError(
+            'no backend selected: give the connection options of at least one of %s' % ', '.join(BACKENDS)
+        )
     for name in chosen:
         if name not in BACKENDS:
-            raise TenantInputError("unknown backend %r; known: %s" % (name, ", ".join(BACKENDS)))
+            raise TenantInputError('unknown backend %r; known: %s' % (name, ', '.join(BACKENDS)))
         if not params.get(name):
-            raise TenantInputError("backend %s is selected but its connection options (%s: {...}) are missing" % (name, name))
+            raise TenantInputError(
+                'backend %s is selected but its connection options (%s: {...}) are missing' % (name, name)
+            )
     return [b for b in BACKENDS if b in chosen]
 
 
-class TenantEngine(object):
+class TenantEngine:
     def __init__(self, params, check_mode=False, factory=None):
         self.params = params
         self.check_mode = check_mode
@@ -94,8 +111,10 @@ class TenantEngine(object):
             needing = [n for n in names if _REGISTRY[n].keeps_credentials(self.params[n] or {})]
             stores = [n for n, cls in _REGISTRY.items() if issubclass(cls, CredentialStore)]
             if needing and not any(n in names for n in stores):
-                raise TenantInputError("backends %s generate credentials that are kept in Vault/OpenBao; add %s to backends "
-                                       "and give its connection options" % (", ".join(needing), " or ".join(stores)))
+                raise TenantInputError(
+                    'backends %s generate credentials that are kept in Vault/OpenBao; add %s to backends '
+                    'and give its connection options' % (', '.join(needing), ' or '.join(stores))
+                )
         classes = dict((n, self.factory(n)) for n in names)
         for name in names:
             backend = classes[name](self.params[name])
@@ -110,10 +129,9 @@ class TenantEngine(object):
 
     def close(self):
         for backend in self.backends.values():
-            try:
+            # best effort: one backend failing to close must not keep the others open
+            with contextlib.suppress(Exception):
                 backend.close()
-            except Exception:  # pylint: disable=broad-except
-                pass
 
     def read_all(self, tenants):
         """Every backend's read, the backends side by side (each has its own connection); the
@@ -141,7 +159,7 @@ class TenantEngine(object):
 
     # ------------------------------------------------------------------ tenant
     def run(self):
-        tenants = validate_tenants(self.params["tenants"], self.params.get("default_apps"))
+        tenants = validate_tenants(self.params['tenants'], self.params.get('default_apps'))
         self.build(tenants)
         self.connect()
         current = self.read_all(tenants)
@@ -153,25 +171,27 @@ class TenantEngine(object):
         creds = {}
         versions = {}
         for tenant in tenants:
-            stored, versions[tenant.id] = store.stored_credentials(current[store.name][tenant.id]) if store is not None else ({}, 0)
+            stored, versions[tenant.id] = (
+                store.stored_credentials(current[store.name][tenant.id]) if store is not None else ({}, 0)
+            )
             wanted = dict(stored)
             if tenant.present:
                 for backend in planned:
                     backend.fill_credentials(tenant, wanted)
             creds[tenant.id] = wanted = Credentials(wanted, new=[key for key in wanted if key not in stored])
-            entry = {"id": tenant.id, "state": tenant.state, "changed": False, "backends": {}}
+            entry = {'id': tenant.id, 'state': tenant.state, 'changed': False, 'backends': {}}
             diff_before, diff_after = {}, {}
             for backend in planned:
                 change, ops = backend.plan(tenant, current[backend.name][tenant.id], wanted)
                 plans[(backend.name, tenant.id)] = ops
-                entry["backends"][backend.name] = change.as_dict()
+                entry['backends'][backend.name] = change.as_dict()
                 diff_before[backend.name], diff_after[backend.name] = change.before, change.after
                 if tenant.present:
                     wanted.update(backend.pending_credentials(tenant, ops))
             if store is not None:
-                entry["credentials_path"] = store.credentials_location(tenant)
-            entry["changed"] = any(b["changed"] for b in entry["backends"].values())
-            entry["_diff"] = (diff_before, diff_after)
+                entry['credentials_path'] = store.credentials_location(tenant)
+            entry['changed'] = any(b['changed'] for b in entry['backends'].values())
+            entry['_diff'] = (diff_before, diff_after)
             results.append(entry)
 
         if not self.check_mode:
@@ -192,10 +212,17 @@ class TenantEngine(object):
             wanted = creds[tenant.id]
             for backend in makers:
                 wanted.update(backend.apply(batch(backend, [tenant])).get(tenant.id) or {})
-                missing = sorted(key for key in backend.pending_credentials(tenant, plans[(backend.name, tenant.id)])
-                                 if wanted.get(key) == PENDING)
+                missing = sorted(
+                    key
+                    for key in backend.pending_credentials(tenant, plans[(backend.name, tenant.id)])
+                    if wanted.get(key) == PENDING
+                )
                 if missing:
-                    raise BackendError(backend.name, backend.address, "no %s was created for tenant %s" % (", ".join(missing), tenant.id))
+                    raise BackendError(
+                        backend.name,
+                        backend.address,
+                        'no %s was created for tenant %s' % (', '.join(missing), tenant.id),
+                    )
             if store is not None and any(op.kind == WRITE_CREDENTIALS for op in plans[(store.name, tenant.id)]):
                 store.write_credentials(tenant, dict(wanted), versions[tenant.id])
         # 2. the servers that use those credentials; 3. access (Vault roles) last, once everything exists

@@ -1,5 +1,4 @@
 #!/usr/bin/python
-# -*- coding: utf-8 -*-
 # Copyright (c) selfhosted_ai.stack contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
@@ -131,18 +130,18 @@ def read_config(path):
     try:
         with open(path, 'rb') as handle:
             raw = handle.read()
-    except (IOError, OSError) as exc:
+    except OSError as exc:
         if exc.errno == errno.ENOENT:
             return None, None
-        raise DaemonJsonError('cannot read %s: %s' % (path, exc.strerror or exc.__class__.__name__))
+        raise DaemonJsonError('cannot read %s: %s' % (path, exc.strerror or exc.__class__.__name__)) from exc
     try:
         text = raw.decode('utf-8')
     except UnicodeDecodeError as exc:
-        raise DaemonJsonError('%s is not UTF-8 text (byte %d)' % (path, exc.start))
+        raise DaemonJsonError('%s is not UTF-8 text (byte %d)' % (path, exc.start)) from None
     try:
         config = json.loads(text)
     except ValueError as exc:
-        raise DaemonJsonError('%s is not valid JSON: %s' % (path, exc))
+        raise DaemonJsonError('%s is not valid JSON: %s' % (path, exc)) from None
     if not isinstance(config, dict):
         raise DaemonJsonError('%s holds a JSON %s, not an object' % (path, type(config).__name__))
     return config, text
@@ -159,8 +158,10 @@ def merge(current, settings, merge_settings):
             raise DaemonJsonError('merge_settings.%s must be a mapping, not %s' % (key, type(entries).__name__))
         existing = wanted.get(key, {})
         if not isinstance(existing, dict):
-            raise DaemonJsonError('the key %r holds a JSON %s, not an object, so entries cannot be merged into it'
-                                  % (key, type(existing).__name__))
+            raise DaemonJsonError(
+                'the key %r holds a JSON %s, not an object, so entries cannot be merged into it'
+                % (key, type(existing).__name__)
+            )
         wanted[key] = dict(existing, **entries)
     wanted.update(settings)
     return wanted
@@ -210,8 +211,9 @@ def main():
             # --check on a host where the Docker package is not installed yet (its install was only predicted).
             result['changed'] = True
             module.exit_json(**result)
-        module.fail_json(msg='the directory of %s does not exist (is Docker installed?). Nothing was changed.' % path,
-                         **result)
+        module.fail_json(
+            msg='the directory of %s does not exist (is Docker installed?). Nothing was changed.' % path, **result
+        )
     if current is None or wanted != current:
         result['changed'] = True
         after_text = render(wanted)
@@ -222,7 +224,7 @@ def main():
                 if current is not None and module.params['backup']:
                     result['backup_file'] = module.backup_local(path)
                 write_atomically(module, path, after_text)
-            except (IOError, OSError) as exc:
+            except OSError as exc:
                 module.fail_json(msg='cannot write %s: %s' % (path, to_native(exc.strerror or exc)), **result)
 
     if os.path.exists(path):

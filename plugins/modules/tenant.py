@@ -1,9 +1,8 @@
 #!/usr/bin/python
-# -*- coding: utf-8 -*-
 # Copyright (c) selfhosted_ai.stack contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
-DOCUMENTATION = r'''
+DOCUMENTATION = r"""
 module: tenant
 short_description: Give each tenant its own isolated slice of PostgreSQL, Valkey, S3, Vault, Qdrant and Neo4j
 version_added: 0.1.0
@@ -86,9 +85,9 @@ requirements:
   - python >= 3.10
 notes:
   - Tenant names in each backend derive from the id; S3 bucket and Neo4j database names map C(_) to C(-).
-'''
+"""
 
-EXAMPLES = r'''
+EXAMPLES = r"""
 - name: Provision every tenant of the inventory
   selfhosted_ai.stack.tenant:
     tenants: "{{ tenants }}"
@@ -136,9 +135,9 @@ EXAMPLES = r'''
     postgres: "{{ tenant_postgres }}"
     valkey: "{{ tenant_valkey }}"
     vault: "{{ tenant_vault }}"
-'''
+"""
 
-RETURN = r'''
+RETURN = r"""
 tenants:
   description: One entry per tenant of the input, in input order. Never contains a secret.
   returned: always
@@ -169,25 +168,33 @@ summary:
   returned: always
   type: dict
   sample: {"tenants": 3, "changed": 1, "present": 2, "absent": 1}
-'''
+"""
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.selfhosted_ai.stack.plugins.module_utils._tenant_args import backend_argument_spec
-from ansible_collections.selfhosted_ai.stack.plugins.module_utils._tenant_engine import TenantEngine, failing_on_engine_errors
+from ansible_collections.selfhosted_ai.stack.plugins.module_utils._tenant_engine import (
+    TenantEngine,
+    failing_on_engine_errors,
+)
 
 
 def argument_spec():
     spec = dict(
-        tenants=dict(type="list", elements="dict", required=True, options=dict(
-            id=dict(type="str", required=True),
-            display_name=dict(type="str"),
-            apps=dict(type="list", elements="str"),
-            state=dict(type="str", default="present", choices=["present", "absent"]),
-            purge=dict(type="bool", default=False),
-            quotas=dict(type="dict"),
-        )),
-        default_apps=dict(type="list", elements="str", default=[]),
+        tenants=dict(
+            type='list',
+            elements='dict',
+            required=True,
+            options=dict(
+                id=dict(type='str', required=True),
+                display_name=dict(type='str'),
+                apps=dict(type='list', elements='str'),
+                state=dict(type='str', default='present', choices=['present', 'absent']),
+                purge=dict(type='bool', default=False),
+                quotas=dict(type='dict'),
+            ),
+        ),
+        default_apps=dict(type='list', elements='str', default=[]),
     )
     spec.update(backend_argument_spec())
     return spec
@@ -204,30 +211,34 @@ def _clean_tenants(raw):
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     params = dict(module.params)
-    params["tenants"] = _clean_tenants(module.params["tenants"])
+    params['tenants'] = _clean_tenants(module.params['tenants'])
     engine = TenantEngine(params, check_mode=module.check_mode)
-    with failing_on_engine_errors(module, engine, "invalid input, nothing was changed"):
+    with failing_on_engine_errors(module, engine, 'invalid input, nothing was changed'):
         tenants, results = engine.run()
 
-    changed = any(r["changed"] for r in results)
+    changed = any(r['changed'] for r in results)
     before, after = {}, {}
     for entry in results:
-        diff_before, diff_after = entry.pop("_diff")
-        if entry["changed"]:
-            before[entry["id"]], after[entry["id"]] = diff_before, diff_after
+        diff_before, diff_after = entry.pop('_diff')
+        if entry['changed']:
+            before[entry['id']], after[entry['id']] = diff_before, diff_after
     result = dict(
         changed=changed,
         tenants=results,
-        summary=dict(tenants=len(tenants), changed=sum(1 for r in results if r["changed"]),
-                     present=sum(1 for t in tenants if t.present), absent=sum(1 for t in tenants if not t.present)),
+        summary=dict(
+            tenants=len(tenants),
+            changed=sum(1 for r in results if r['changed']),
+            present=sum(1 for t in tenants if t.present),
+            absent=sum(1 for t in tenants if not t.present),
+        ),
     )
     if module._diff:
-        result["diff"] = dict(before=before, after=after)
+        result['diff'] = dict(before=before, after=after)
     warnings = engine.collect_warnings()
     for warning in warnings:
         module.warn(warning)
     module.exit_json(**result)
 
 
-if __name__ == "__main__":
+if __name__ == '__main__':
     main()

@@ -1,9 +1,8 @@
 #!/usr/bin/python
-# -*- coding: utf-8 -*-
 # Copyright (c) selfhosted_ai.stack contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
-DOCUMENTATION = r'''
+DOCUMENTATION = r"""
 module: tenant_info
 short_description: Report the tenants found in each backend and what exists for each
 version_added: 0.1.0
@@ -37,9 +36,9 @@ options:
     default: []
 requirements:
   - python >= 3.10
-'''
+"""
 
-EXAMPLES = r'''
+EXAMPLES = r"""
 - name: What does each backend hold?
   selfhosted_ai.stack.tenant_info:
     postgres: "{{ tenant_postgres }}"
@@ -49,9 +48,9 @@ EXAMPLES = r'''
 - name: Show the tenants known to PostgreSQL
   ansible.builtin.debug:
     msg: "{{ found.tenants | dict2items | selectattr('value.postgres', 'defined') | map(attribute='key') }}"
-'''
+"""
 
-RETURN = r'''
+RETURN = r"""
 tenants:
   description: Tenant id to, per backend where something exists, what exists.
   returned: always
@@ -68,26 +67,29 @@ backends:
   returned: always
   type: list
   elements: str
-'''
+"""
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.selfhosted_ai.stack.plugins.module_utils._tenant_args import backend_argument_spec
 from ansible_collections.selfhosted_ai.stack.plugins.module_utils._tenant_common import check_tenant_id
-from ansible_collections.selfhosted_ai.stack.plugins.module_utils._tenant_engine import TenantEngine, failing_on_engine_errors
+from ansible_collections.selfhosted_ai.stack.plugins.module_utils._tenant_engine import (
+    TenantEngine,
+    failing_on_engine_errors,
+)
 
 
 def main():
-    spec = dict(ids=dict(type="list", elements="str", default=[]))
+    spec = dict(ids=dict(type='list', elements='str', default=[]))
     spec.update(backend_argument_spec())
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     engine = TenantEngine(dict(module.params), check_mode=True)
-    with failing_on_engine_errors(module, engine, "invalid input"):
-        for tenant_id in module.params["ids"]:
+    with failing_on_engine_errors(module, engine, 'invalid input'):
+        for tenant_id in module.params['ids']:
             check_tenant_id(tenant_id)
-        found = engine.info(set(module.params["ids"]) or None)
+        found = engine.info(set(module.params['ids']) or None)
     module.exit_json(changed=False, tenants=dict(sorted(found.items())), backends=sorted(engine.backends))
 
 
-if __name__ == "__main__":
+if __name__ == '__main__':
     main()

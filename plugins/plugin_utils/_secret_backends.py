@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright (c) selfhosted_ai.stack maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
@@ -13,9 +12,6 @@ already there are never changed. Two concurrent first calls agree on one value: 
 backend creates with an atomic link (fails if the file exists), the Vault backend writes
 with KV v2 check-and-set. Error messages name secrets, never their values.
 """
-
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type
 
 import errno
 import fcntl
@@ -50,7 +46,8 @@ def validate_name(name):
         raise SecretBackendError(
             'invalid secret name %r: use segments of letters, digits, "_", "." and "-" separated by "/", '
             'each starting with a letter or digit (no absolute paths, "..", spaces or other characters, '
-            'at most %d characters)' % (name[:80], NAME_MAX))
+            'at most %d characters)' % (name[:80], NAME_MAX)
+        )
     return name
 
 
@@ -64,7 +61,7 @@ def _check_fields(name, data):
     return data
 
 
-class FileSecretBackend(object):
+class FileSecretBackend:
     """One JSON file per secret, ``<directory>/<name>.json``, mode 0600, in 0700 directories."""
 
     FILE_MODE = 0o600
@@ -84,11 +81,15 @@ class FileSecretBackend(object):
         if not stat.S_ISDIR(st.st_mode):
             raise SecretBackendError('%s exists but is not a directory' % path)
         if st.st_uid != os.geteuid():
-            raise SecretBackendError('secret directory %s belongs to uid %d, not to the user running Ansible (uid %d)'
-                                     % (path, st.st_uid, os.geteuid()))
+            raise SecretBackendError(
+                'secret directory %s belongs to uid %d, not to the user running Ansible (uid %d)'
+                % (path, st.st_uid, os.geteuid())
+            )
         if stat.S_IMODE(st.st_mode) & 0o077:
-            raise SecretBackendError('secret directory %s has mode %04o: others could read the secrets; '
-                                     'run chmod 700 %s' % (path, stat.S_IMODE(st.st_mode), path))
+            raise SecretBackendError(
+                'secret directory %s has mode %04o: others could read the secrets; '
+                'run chmod 700 %s' % (path, stat.S_IMODE(st.st_mode), path)
+            )
 
     def _ensure_root(self, create):
         root = self.directory
@@ -102,7 +103,7 @@ class FileSecretBackend(object):
                 os.mkdir(root, self.DIR_MODE)
             except OSError as e:
                 if e.errno != errno.EEXIST:
-                    raise SecretBackendError('cannot create secret directory %s: %s' % (root, e.strerror))
+                    raise SecretBackendError('cannot create secret directory %s: %s' % (root, e.strerror)) from e
             else:
                 os.chmod(root, self.DIR_MODE)
                 self._write_gitignore(root)
@@ -132,7 +133,7 @@ class FileSecretBackend(object):
                     os.chmod(current, self.DIR_MODE)
                 except OSError as e:
                     if e.errno != errno.EEXIST:
-                        raise SecretBackendError('cannot create directory %s: %s' % (current, e.strerror))
+                        raise SecretBackendError('cannot create directory %s: %s' % (current, e.strerror)) from e
             if os.path.lexists(current):
                 self._check_private_dir(current)
             elif not create_dirs:
@@ -153,15 +154,17 @@ class FileSecretBackend(object):
                 if e.errno == errno.ENOENT:
                     return None
                 if e.errno == errno.ELOOP:
-                    raise SecretBackendError('%s is a symbolic link; refusing to follow it' % path)
-                raise SecretBackendError('cannot read %s: %s' % (path, e.strerror))
+                    raise SecretBackendError('%s is a symbolic link; refusing to follow it' % path) from None
+                raise SecretBackendError('cannot read %s: %s' % (path, e.strerror)) from e
             with os.fdopen(fd, 'rb') as f:
                 st = os.fstat(f.fileno())
                 if not stat.S_ISREG(st.st_mode):
                     raise SecretBackendError('%s is not a regular file' % path)
                 if stat.S_IMODE(st.st_mode) & 0o077:
-                    raise SecretBackendError('%s has mode %04o: others could read it; run chmod 600 %s'
-                                             % (path, stat.S_IMODE(st.st_mode), path))
+                    raise SecretBackendError(
+                        '%s has mode %04o: others could read it; run chmod 600 %s'
+                        % (path, stat.S_IMODE(st.st_mode), path)
+                    )
                 content = f.read()
             try:
                 return _check_fields(name, json.loads(content.decode('utf-8')))
@@ -170,7 +173,7 @@ class FileSecretBackend(object):
                 if attempt < 19 and len(content) == 0:
                     time.sleep(0.05)
                     continue
-                raise SecretBackendError('%s is not a JSON object of fields; fix or remove it' % path)
+                raise SecretBackendError('%s is not a JSON object of fields; fix or remove it' % path) from None
         raise SecretBackendError('%s stays empty' % path)
 
     def _write_temp(self, path, data):
@@ -208,7 +211,7 @@ class FileSecretBackend(object):
             if e.errno == errno.EEXIST:
                 return False
             if e.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV):
-                raise SecretBackendError('cannot create %s: %s' % (path, e.strerror))
+                raise SecretBackendError('cannot create %s: %s' % (path, e.strerror)) from e
             return self._create_exclusive_nolink(path, data)
         finally:
             os.unlink(tmp)
@@ -222,7 +225,7 @@ class FileSecretBackend(object):
         except OSError as e:
             if e.errno == errno.EEXIST:
                 return False
-            raise SecretBackendError('cannot create %s: %s' % (path, e.strerror))
+            raise SecretBackendError('cannot create %s: %s' % (path, e.strerror)) from e
         with os.fdopen(fd, 'wb') as f:
             f.write(json.dumps(data, sort_keys=True, indent=2).encode('utf-8') + b'\n')
             f.flush()
@@ -278,7 +281,7 @@ class FileSecretBackend(object):
             os.close(fd)
 
 
-class VaultSecretBackend(object):
+class VaultSecretBackend:
     """KV version 2 secrets at ``<mount_point>/data/<path_prefix>/<name>``."""
 
     def __init__(self, connection, mount_point='secret', path_prefix='selfhosted_ai'):
@@ -301,21 +304,23 @@ class VaultSecretBackend(object):
         if deleted:
             raise SecretBackendError(
                 'the latest version (%d) of %s is deleted; undelete it, or destroy its metadata '
-                '(bao kv metadata delete) if a new value is really wanted' % (version, self.describe(name)))
+                '(bao kv metadata delete) if a new value is really wanted' % (version, self.describe(name))
+            )
         return (_check_fields(name, data) if data is not None else None), version
 
     def read(self, name):
         try:
             return self._read(name)[0]
         except VaultError as e:
-            raise SecretBackendError(str(e))
+            raise SecretBackendError(str(e)) from e
 
     def _check_mount(self):
         version = self.connection.kv2_mount_version(self.mount_point)
         if version is not None and version != '2':
-            raise SecretBackendError('the secrets engine at %r on %s is not KV version 2 (%s); the secret lookup '
-                                     'needs KV version 2 for check-and-set'
-                                     % (self.mount_point, self.connection.url, version))
+            raise SecretBackendError(
+                'the secrets engine at %r on %s is not KV version 2 (%s); the secret lookup '
+                'needs KV version 2 for check-and-set' % (self.mount_point, self.connection.url, version)
+            )
 
     def get_or_create(self, name, generators, dry_run=False):
         try:
@@ -338,6 +343,8 @@ class VaultSecretBackend(object):
                     return data, True
                 # Another writer won the race: loop, read its value and use that.
         except VaultError as e:
-            raise SecretBackendError(str(e))
-        raise SecretBackendError('could not store %s: %d check-and-set attempts lost against other writers'
-                                 % (self.describe(name), _CAS_ATTEMPTS))
+            raise SecretBackendError(str(e)) from e
+        raise SecretBackendError(
+            'could not store %s: %d check-and-set attempts lost against other writers'
+            % (self.describe(name), _CAS_ATTEMPTS)
+        )

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The inventory variable ``selfhosted_ai_secret_backend`` chooses the secret lookup's backend.
@@ -26,7 +25,7 @@ REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..')
 ANSIBLE_PLAYBOOK = os.path.join(os.path.dirname(sys.executable), 'ansible-playbook')
 
 # What a role does: ask for a secret by name, with no backend of its own.
-PLAYBOOK = textwrap.dedent('''\
+PLAYBOOK = textwrap.dedent("""\
     - name: Use a secret the way the roles do
       hosts: all
       gather_facts: false
@@ -41,21 +40,30 @@ PLAYBOOK = textwrap.dedent('''\
             dest: "{{ digest_file }}"
             mode: "0600"
           delegate_to: localhost
-    ''')
+    """)
 
 
 def digest(value):
     return hashlib.sha256(value.encode()).hexdigest()
 
 
-class Inventory(object):
+class Inventory:
     """A user's inventory directory: hosts.yml and group_vars/all/secrets.yml."""
 
     def __init__(self, path):
         self.path = path
         (path / 'group_vars' / 'all').mkdir(parents=True)
-        (path / 'hosts.yml').write_text(yaml.safe_dump({'all': {'hosts': {'localhost': {
-            'ansible_connection': 'local', 'ansible_python_interpreter': sys.executable}}}}))
+        (path / 'hosts.yml').write_text(
+            yaml.safe_dump(
+                {
+                    'all': {
+                        'hosts': {
+                            'localhost': {'ansible_connection': 'local', 'ansible_python_interpreter': sys.executable}
+                        }
+                    }
+                }
+            )
+        )
         self.secret_dir = path / '.secrets'
 
     def secrets_yml(self, text):
@@ -82,14 +90,33 @@ def play(tmp_path):
     (tmp_path / 'ansible.cfg').write_text('[defaults]\nretry_files_enabled = false\n')
 
     def _play(inventory, playbook_path=None, **env_extra):
-        env = dict((k, v) for k, v in os.environ.items() if not k.startswith(('ANSIBLE_', 'VAULT_', 'BAO_',
-                                                                              'SELFHOSTED_AI_')))
-        env.update(ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO, '.collections'), ANSIBLE_NOCOLOR='1',
-                   ANSIBLE_HOME=str(tmp_path / 'ansible-home'), ANSIBLE_LOCAL_TEMP=str(tmp_path / 'ansible-tmp'),
-                   ANSIBLE_CONFIG=str(tmp_path / 'ansible.cfg'), **env_extra)
-        proc = subprocess.run([ANSIBLE_PLAYBOOK, '-i', str(inventory.path / 'hosts.yml'),
-                               str(playbook_path or playbook), '-e', 'digest_file=%s' % digest_file],
-                              cwd=REPO, env=env, capture_output=True, text=True, timeout=300, check=False)
+        env = dict(
+            (k, v) for k, v in os.environ.items() if not k.startswith(('ANSIBLE_', 'VAULT_', 'BAO_', 'SELFHOSTED_AI_'))
+        )
+        env.update(
+            ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO, '.collections'),
+            ANSIBLE_NOCOLOR='1',
+            ANSIBLE_HOME=str(tmp_path / 'ansible-home'),
+            ANSIBLE_LOCAL_TEMP=str(tmp_path / 'ansible-tmp'),
+            ANSIBLE_CONFIG=str(tmp_path / 'ansible.cfg'),
+            **env_extra,
+        )
+        proc = subprocess.run(
+            [
+                ANSIBLE_PLAYBOOK,
+                '-i',
+                str(inventory.path / 'hosts.yml'),
+                str(playbook_path or playbook),
+                '-e',
+                'digest_file=%s' % digest_file,
+            ],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
         proc.output = ' '.join((proc.stdout + proc.stderr).split())
         proc.digest = digest_file.read_text() if digest_file.exists() else None
         return proc
@@ -100,13 +127,16 @@ def play(tmp_path):
 def test_vault_in_the_inventory_puts_the_secret_in_openbao(openbao, inventory, play):
     prefix = 'inv-' + secrets.token_hex(4)
     # Connection values through templates, as users write them: they must be rendered, not taken as text.
-    inventory.secrets_yml('''\
+    inventory.secrets_yml(
+        """\
         selfhosted_ai_secret_backend: vault
         bao_listen: "%s"
         selfhosted_ai_vault_url: "{{ bao_listen }}"
         selfhosted_ai_vault_token: "{{ lookup('ansible.builtin.env', 'TEST_BAO_TOKEN') }}"
         selfhosted_ai_secret_path_prefix: %s
-        ''' % (openbao.url, prefix))
+        """
+        % (openbao.url, prefix)
+    )
     result = play(inventory, TEST_BAO_TOKEN=openbao.root_token)
     assert result.returncode == 0, result.output[-3000:]
     stored = openbao.read_kv2(prefix + '/stack/probe')
@@ -136,8 +166,9 @@ def test_an_unknown_backend_stops_with_a_clear_error(openbao, inventory, play, v
     result = play(inventory, BAO_ADDR=openbao.url, BAO_TOKEN=openbao.root_token)
     assert result.returncode != 0
     shown = yaml.safe_load(value)
-    assert ("unknown secret backend %r from the variable selfhosted_ai_secret_backend; set it to file or vault"
-            % shown) in result.output, result.output[-3000:]
+    assert (
+        'unknown secret backend %r from the variable selfhosted_ai_secret_backend; set it to file or vault' % shown
+    ) in result.output, result.output[-3000:]
     assert inventory.stored_files() == [] and not inventory.secret_dir.exists()
     assert result.digest is None
 
@@ -145,8 +176,9 @@ def test_an_unknown_backend_stops_with_a_clear_error(openbao, inventory, play, v
 def test_an_unknown_backend_in_the_environment_names_the_environment(inventory, play):
     result = play(inventory, SELFHOSTED_AI_SECRET_BACKEND='consul')
     assert result.returncode != 0
-    assert ("unknown secret backend 'consul' from the environment variable SELFHOSTED_AI_SECRET_BACKEND"
-            in result.output), result.output[-3000:]
+    assert (
+        "unknown secret backend 'consul' from the environment variable SELFHOSTED_AI_SECRET_BACKEND" in result.output
+    ), result.output[-3000:]
     assert not inventory.secret_dir.exists()
 
 
@@ -160,7 +192,8 @@ def test_bootstrap_switch_to_the_stacks_openbao(openbao, inventory, play):
     prefix = 'boot-' + secrets.token_hex(4)
     inventory.secrets_yml('selfhosted_ai_secret_backend: file\n')
     credentials = inventory.path.parent / 'credentials.yml'
-    credentials.write_text(textwrap.dedent('''\
+    credentials.write_text(
+        textwrap.dedent("""\
         - name: What the openbao role does first
           hosts: all
           gather_facts: false
@@ -175,7 +208,8 @@ def test_bootstrap_switch_to_the_stacks_openbao(openbao, inventory, play):
                 mode: "0600"
               no_log: true
               delegate_to: localhost
-        '''))
+        """)
+    )
     first = play(inventory, credentials)
     assert first.returncode == 0, first.output[-3000:]
     assert inventory.stored_files() == ['openbao/approle.json']
@@ -184,18 +218,22 @@ def test_bootstrap_switch_to_the_stacks_openbao(openbao, inventory, play):
     client = openbao.client()
     name = 'playbooks-' + prefix
     client.sys.create_or_update_policy(
-        name=name, policy='path "secret/data/%s/*" { capabilities = ["create", "read", "update"] }' % prefix)
+        name=name, policy='path "secret/data/%s/*" { capabilities = ["create", "read", "update"] }' % prefix
+    )
     client.auth.approle.create_or_update_approle(role_name=name, token_policies=[name], token_ttl='10m')
     client.auth.approle.update_role_id(role_name=name, role_id=ids['role_id'])
     client.auth.approle.create_custom_secret_id(role_name=name, secret_id=ids['secret_id'])
 
-    inventory.secrets_yml('''\
+    inventory.secrets_yml(
+        """\
         selfhosted_ai_secret_backend: vault
         selfhosted_ai_vault_url: %s
         selfhosted_ai_secret_path_prefix: %s
         selfhosted_ai_vault_role_id: "{{ lookup('selfhosted_ai.stack.secret', 'openbao/approle', field='role_id', backend='file') }}"
         selfhosted_ai_vault_secret_id: "{{ lookup('selfhosted_ai.stack.secret', 'openbao/approle', field='secret_id', backend='file') }}"
-        ''' % (openbao.url, prefix))
+        """
+        % (openbao.url, prefix)
+    )
     second = play(inventory)
     assert second.returncode == 0, second.output[-3000:]
     stored = openbao.read_kv2(prefix + '/stack/probe')

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The selfhosted_ai.stack.secret lookup against a real OpenBao (``bao server -dev``).
@@ -29,14 +28,14 @@ pytestmark = pytest.mark.integration
 
 COLLECTIONS = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..', '.collections'))
 
-CHILD = textwrap.dedent('''
+CHILD = textwrap.dedent("""
     import hashlib, sys
     from ansible.plugins.loader import init_plugin_loader, lookup_loader
     init_plugin_loader([sys.argv[1]])
     lookup = lookup_loader.get('selfhosted_ai.stack.secret')
     value = lookup.run([sys.argv[2]], variables={}, backend='vault', path_prefix=sys.argv[3])[0]
     print(hashlib.sha256(value.encode()).hexdigest())
-''')
+""")
 
 
 def digest(value):
@@ -65,8 +64,9 @@ def test_get_or_generate_creates_once(openbao, secret_lookup, prefix):
     assert len(first) == 48 and set(first) <= set(gen.CHARSETS['alnum'])
     assert openbao.read_kv2(prefix + '/n8n/encryption_key') == {'value': first}
     for dummy in range(3):  # new plugin instances, other generation options: the stored value wins
-        again = secret_lookup().run(['n8n/encryption_key'], variables={}, length=8, format='hex',
-                                    **vault(openbao, prefix))[0]
+        again = secret_lookup().run(
+            ['n8n/encryption_key'], variables={}, length=8, format='hex', **vault(openbao, prefix)
+        )[0]
         assert again == first
     assert openbao.kv2_version(prefix + '/n8n/encryption_key') == 1  # never rewritten
 
@@ -77,8 +77,12 @@ def test_connection_from_environment_and_vars(openbao, secret_lookup, prefix, mo
     from_env = secret_lookup().run(['env'], variables={}, backend='vault', path_prefix=prefix)[0]
     monkeypatch.delenv('BAO_ADDR')
     monkeypatch.delenv('BAO_TOKEN')
-    variables = {'selfhosted_ai_secret_backend': 'vault', 'selfhosted_ai_vault_url': openbao.url,
-                 'selfhosted_ai_vault_token': openbao.root_token, 'selfhosted_ai_secret_path_prefix': prefix}
+    variables = {
+        'selfhosted_ai_secret_backend': 'vault',
+        'selfhosted_ai_vault_url': openbao.url,
+        'selfhosted_ai_vault_token': openbao.root_token,
+        'selfhosted_ai_secret_path_prefix': prefix,
+    }
     assert secret_lookup().run(['env'], variables=variables)[0] == from_env
     assert openbao.read_kv2(prefix + '/env') == {'value': from_env}
 
@@ -87,8 +91,13 @@ def test_same_value_in_separate_processes(openbao, secret_lookup, prefix):
     env = dict(os.environ, BAO_ADDR=openbao.url, BAO_TOKEN=openbao.root_token)
 
     def child():
-        return subprocess.Popen([sys.executable, '-c', CHILD, COLLECTIONS, 'shared/key', prefix], env=env,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        return subprocess.Popen(
+            [sys.executable, '-c', CHILD, COLLECTIONS, 'shared/key', prefix],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
 
     # Six processes race for the first creation, then two more read it later.
     digests = []
@@ -105,8 +114,7 @@ def test_same_value_in_separate_processes(openbao, secret_lookup, prefix):
 
 def test_formats_and_added_fields(openbao, secret_lookup, prefix):
     opts = vault(openbao, prefix)
-    jwt = secret_lookup().run(['supabase'], variables={}, field='jwt_secret', format='jwt_secret', length=48,
-                              **opts)[0]
+    jwt = secret_lookup().run(['supabase'], variables={}, field='jwt_secret', format='jwt_secret', length=48, **opts)[0]
     assert len(jwt) == 64
     anon = secret_lookup().run(['supabase'], variables={}, field='anon_salt', format='hex', **opts)[0]
     assert len(anon) == 64
@@ -122,30 +130,47 @@ def test_approle_auth(openbao, secret_lookup, prefix):
     policy = 'path "secret/data/%s/*" { capabilities = ["create", "read", "update"] }' % prefix
     role_id, secret_id = openbao.approle('role-' + prefix, policy)
     variables = {'selfhosted_ai_vault_role_id': role_id, 'selfhosted_ai_vault_secret_id': secret_id}
-    value = secret_lookup().run(['app/key'], variables=variables, backend='vault', url=openbao.url,
-                                path_prefix=prefix)[0]
+    value = secret_lookup().run(['app/key'], variables=variables, backend='vault', url=openbao.url, path_prefix=prefix)[
+        0
+    ]
     assert openbao.read_kv2(prefix + '/app/key') == {'value': value}
     # the token of each AppRole login is revoked when the lookup is done: none pile up
     accessors = len(openbao.client().auth.token.list_accessors()['data']['keys'])
     for dummy in range(3):
         secret_lookup().run(['app/key'], variables=variables, backend='vault', url=openbao.url, path_prefix=prefix)
     assert len(openbao.client().auth.token.list_accessors()['data']['keys']) == accessors
-    again = secret_lookup().run(['app/key'], variables={}, backend='vault', url=openbao.url, path_prefix=prefix,
-                                auth_method='approle', role_id=role_id, secret_id=secret_id)[0]
+    again = secret_lookup().run(
+        ['app/key'],
+        variables={},
+        backend='vault',
+        url=openbao.url,
+        path_prefix=prefix,
+        auth_method='approle',
+        role_id=role_id,
+        secret_id=secret_id,
+    )[0]
     assert again == value
 
     # the AppRole's policy confines it to its prefix
-    with pytest.raises(AnsibleLookupError, match='permission denied while reading secret/other-%s/x at %s'
-                       % (prefix, openbao.url)):
-        secret_lookup().run(['x'], variables=variables, backend='vault', url=openbao.url,
-                            path_prefix='other-' + prefix)
+    with pytest.raises(
+        AnsibleLookupError, match='permission denied while reading secret/other-%s/x at %s' % (prefix, openbao.url)
+    ):
+        secret_lookup().run(['x'], variables=variables, backend='vault', url=openbao.url, path_prefix='other-' + prefix)
     assert openbao.read_kv2('other-%s/x' % prefix) is None
 
     wrong = secrets.token_hex(16)
-    with pytest.raises(AnsibleLookupError, match='AppRole login to %s .*failed, check role_id and secret_id'
-                       % openbao.url) as failure:
-        secret_lookup().run(['app/key'], variables={}, backend='vault', url=openbao.url, path_prefix=prefix,
-                            role_id=role_id, secret_id=wrong)
+    with pytest.raises(
+        AnsibleLookupError, match='AppRole login to %s .*failed, check role_id and secret_id' % openbao.url
+    ) as failure:
+        secret_lookup().run(
+            ['app/key'],
+            variables={},
+            backend='vault',
+            url=openbao.url,
+            path_prefix=prefix,
+            role_id=role_id,
+            secret_id=wrong,
+        )
     assert wrong not in str(failure.value) and value not in str(failure.value)
 
 
@@ -159,8 +184,9 @@ def test_wrong_token_is_a_clear_error(openbao, secret_lookup, prefix):
 
 def test_token_without_write_permission(openbao, secret_lookup, prefix):
     token = openbao.token('path "secret/data/%s/*" { capabilities = ["read"] }' % prefix, 'ro-' + prefix)
-    with pytest.raises(AnsibleLookupError, match='permission denied while writing secret/%s/x at %s'
-                       % (prefix, openbao.url)):
+    with pytest.raises(
+        AnsibleLookupError, match='permission denied while writing secret/%s/x at %s' % (prefix, openbao.url)
+    ):
         secret_lookup().run(['x'], variables={}, **vault(openbao, prefix, token=token))
     assert openbao.read_kv2(prefix + '/x') is None
 
@@ -172,10 +198,8 @@ def test_nothing_listening_names_the_url(secret_lookup, prefix):
 
 
 def test_cas_race_between_two_writers_yields_one_value(openbao, prefix):
-    first = backends.VaultSecretBackend(VaultConnection(url=openbao.url, token=openbao.root_token),
-                                        path_prefix=prefix)
-    second = backends.VaultSecretBackend(VaultConnection(url=openbao.url, token=openbao.root_token),
-                                         path_prefix=prefix)
+    first = backends.VaultSecretBackend(VaultConnection(url=openbao.url, token=openbao.root_token), path_prefix=prefix)
+    second = backends.VaultSecretBackend(VaultConnection(url=openbao.url, token=openbao.root_token), path_prefix=prefix)
     real_write = first.connection.kv2_write
     outcome = {}
 
@@ -219,15 +243,13 @@ def test_custom_mount_and_namespace(openbao, secret_lookup, prefix):
     ns_client = openbao.client()
     ns_client.adapter.namespace = prefix
     ns_client.sys.enable_secrets_engine('kv', path='apps', options={'version': '2'})
-    value = secret_lookup().run(['x'], variables={}, namespace=prefix, mount_point='apps',
-                                **vault(openbao, 'team'))[0]
-    raw = ns_client.secrets.kv.v2.read_secret_version(path='team/x', mount_point='apps',
-                                                      raise_on_deleted_version=True)
+    value = secret_lookup().run(['x'], variables={}, namespace=prefix, mount_point='apps', **vault(openbao, 'team'))[0]
+    raw = ns_client.secrets.kv.v2.read_secret_version(path='team/x', mount_point='apps', raise_on_deleted_version=True)
     assert raw['data']['data'] == {'value': value}
     assert openbao.read_kv2('team/x') is None  # nothing in the root namespace
 
 
-@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
+@pytest.mark.filterwarnings('ignore::urllib3.exceptions.InsecureRequestWarning')
 def test_tls_with_ca_cert(openbao_tls, secret_lookup, prefix):
     opts = dict(backend='vault', url=openbao_tls.url, token=openbao_tls.root_token, path_prefix=prefix)
     with pytest.raises(AnsibleLookupError, match='TLS verification failed for %s' % openbao_tls.url):
@@ -238,8 +260,9 @@ def test_tls_with_ca_cert(openbao_tls, secret_lookup, prefix):
 
 
 def test_missing_mount_is_a_clear_error(openbao, secret_lookup, prefix):
-    with pytest.raises(AnsibleLookupError, match="no KV version 2 secrets engine is mounted at 'nope-%s' on %s"
-                       % (prefix, openbao.url)):
+    with pytest.raises(
+        AnsibleLookupError, match="no KV version 2 secrets engine is mounted at 'nope-%s' on %s" % (prefix, openbao.url)
+    ):
         secret_lookup().run(['x'], variables={}, mount_point='nope-' + prefix, **vault(openbao, prefix))
 
 

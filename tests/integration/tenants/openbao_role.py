@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The openbao role's Vault policies and its tenant-stack AppRole, made on a test server as the role makes them.
 
@@ -20,7 +19,7 @@ def render(accessor, name, **overrides):
 
 
 def approle_accessor(server):
-    return server.client().sys.list_auth_methods()["data"]["approle/"]["accessor"]
+    return server.client().sys.list_auth_methods()['data']['approle/']['accessor']
 
 
 def setup_tenant_stack(server, **overrides):
@@ -32,22 +31,32 @@ def setup_tenant_stack(server, **overrides):
     client = server.client()
     accessor = approle_accessor(server)
     variables = role_vars(accessor, **overrides)
-    names = dict((key, str(variables[key])) for key in (
-        "openbao_tenant_policy_name", "openbao_tenants_policy_name", "openbao_tenants_approle_name",
-        "openbao_approle_policy_name", "openbao_approle_name"))
-    client.sys.create_or_update_policy(name=names["openbao_tenant_policy_name"],
-                                       policy=render(accessor, "__openbao_tenant_policy", **overrides))
-    out = {"tenant_policy": names["openbao_tenant_policy_name"], "approle": names["openbao_tenants_approle_name"]}
+    names = dict(
+        (key, str(variables[key]))
+        for key in (
+            'openbao_tenant_policy_name',
+            'openbao_tenants_policy_name',
+            'openbao_tenants_approle_name',
+            'openbao_approle_policy_name',
+            'openbao_approle_name',
+        )
+    )
+    client.sys.create_or_update_policy(
+        name=names['openbao_tenant_policy_name'], policy=render(accessor, '__openbao_tenant_policy', **overrides)
+    )
+    out = {'tenant_policy': names['openbao_tenant_policy_name'], 'approle': names['openbao_tenants_approle_name']}
     for role, policy_name, policy_var, prefix in (
-            (names["openbao_tenants_approle_name"], names["openbao_tenants_policy_name"], "__openbao_tenants_policy", ""),
-            (names["openbao_approle_name"], names["openbao_approle_policy_name"], "__openbao_policy", "playbooks_")):
+        (names['openbao_tenants_approle_name'], names['openbao_tenants_policy_name'], '__openbao_tenants_policy', ''),
+        (names['openbao_approle_name'], names['openbao_approle_policy_name'], '__openbao_policy', 'playbooks_'),
+    ):
         client.sys.create_or_update_policy(name=policy_name, policy=render(accessor, policy_var, **overrides))
         # as roles/openbao/tasks/approle.yml: bound to its policy, 1h/4h, a secret_id is needed
-        client.adapter.post("/v1/auth/approle/role/%s" % role,
-                            json={"token_policies": [policy_name], "token_ttl": 3600, "token_max_ttl": 14400,
-                                  "bind_secret_id": True})
-        role_id = client.adapter.get("/v1/auth/approle/role/%s/role-id" % role)["data"]["role_id"]
+        client.adapter.post(
+            '/v1/auth/approle/role/%s' % role,
+            json={'token_policies': [policy_name], 'token_ttl': 3600, 'token_max_ttl': 14400, 'bind_secret_id': True},
+        )
+        role_id = client.adapter.get('/v1/auth/approle/role/%s/role-id' % role)['data']['role_id']
         secret_id = secrets.token_hex(24)
-        client.adapter.post("/v1/auth/approle/role/%s/custom-secret-id" % role, json={"secret_id": secret_id})
-        out[prefix + "role_id"], out[prefix + "secret_id"] = role_id, secret_id
+        client.adapter.post('/v1/auth/approle/role/%s/custom-secret-id' % role, json={'secret_id': secret_id})
+        out[prefix + 'role_id'], out[prefix + 'secret_id'] = role_id, secret_id
     return out

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Isolation matrix: 5 tenants, every ordered pair (i, j), i != j, on every live backend.
 
@@ -13,40 +12,48 @@ import itertools
 
 import pytest
 import redis
-
-from _probe import ISOLATION_COUNTS, credentials, pg_login, s3_access, valkey_access, vault_login, vault_read, vault_write
+from _probe import (
+    ISOLATION_COUNTS,
+    credentials,
+    pg_login,
+    s3_access,
+    valkey_access,
+    vault_login,
+    vault_read,
+    vault_write,
+)
 from tenant_harness import module_args, run_tenant
 
 pytestmark = pytest.mark.integration
 
-IDS = ["iso_a", "iso_b", "iso_c", "iso_d", "iso_e"]
-APPS = ["n8n", "langfuse"]
+IDS = ['iso_a', 'iso_b', 'iso_c', 'iso_d', 'iso_e']
+APPS = ['n8n', 'langfuse']
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope='module')
 def provisioned(stack):
-    tenants = [{"id": t, "apps": APPS} for t in IDS]
+    tenants = [{'id': t, 'apps': APPS} for t in IDS]
     result = run_tenant(module_args(stack, tenants))
-    assert result.get("changed") is True, result.get("msg")
-    assert result["summary"]["tenants"] == 5
+    assert result.get('changed') is True, result.get('msg')
+    assert result['summary']['tenants'] == 5
     creds = dict((t, credentials(stack, t)) for t in IDS)
     yield creds
-    run_tenant(module_args(stack, [dict(t, state="absent", purge=True) for t in tenants]))
+    run_tenant(module_args(stack, [dict(t, state='absent', purge=True) for t in tenants]))
 
 
 def _count(backend, own, ok):
-    counts = ISOLATION_COUNTS.setdefault(backend, {"cross": 0, "refused": 0, "own": 0, "accepted": 0})
+    counts = ISOLATION_COUNTS.setdefault(backend, {'cross': 0, 'refused': 0, 'own': 0, 'accepted': 0})
     if own:
-        counts["own"] += 1
-        counts["accepted"] += int(ok)
+        counts['own'] += 1
+        counts['accepted'] += int(ok)
     else:
-        counts["cross"] += 1
-        counts["refused"] += int(not ok)
+        counts['cross'] += 1
+        counts['refused'] += int(not ok)
 
 
 def _valkey_publish(stack, user, password, channel):
     try:
-        stack["servers"]["valkey"].client(username=user, password=password).publish(channel, b"x")
+        stack['servers']['valkey'].client(username=user, password=password).publish(channel, b'x')
         return True
     except (redis.exceptions.NoPermissionError, redis.ResponseError):
         return False
@@ -57,15 +64,27 @@ def _probe_pair(stack, creds, i, j):
     ci = creds[i]
     out = []
     for app in APPS:
-        out.append(("postgres", "connect %s_%s" % (app, j), pg_login(stack, ci["postgres_user"], ci["postgres_password"], "%s_%s" % (app, j))))
-    out.append(("valkey", "set/get %s:k" % j, valkey_access(stack, ci["valkey_user"], ci["valkey_password"], "%s:k" % j)))
-    out.append(("valkey", "publish %s:ch" % j, _valkey_publish(stack, ci["valkey_user"], ci["valkey_password"], "%s:ch" % j)))
-    bucket = "tenant-" + j.replace("_", "-")
-    for op in ("put", "get", "list"):
-        out.append(("s3", "%s %s" % (op, bucket), s3_access(stack, ci["s3_access_key"], ci["s3_secret_key"], bucket, op)))
-    client = vault_login(stack, "tenant-" + i.replace("_", "-"))
-    out.append(("vault", "read %s credentials" % j, vault_read(client, "tenants/%s/credentials" % j)))
-    out.append(("vault", "write %s/app" % j, vault_write(client, "tenants/%s/app/x" % j)))
+        out.append(
+            (
+                'postgres',
+                'connect %s_%s' % (app, j),
+                pg_login(stack, ci['postgres_user'], ci['postgres_password'], '%s_%s' % (app, j)),
+            )
+        )
+    out.append(
+        ('valkey', 'set/get %s:k' % j, valkey_access(stack, ci['valkey_user'], ci['valkey_password'], '%s:k' % j))
+    )
+    out.append(
+        ('valkey', 'publish %s:ch' % j, _valkey_publish(stack, ci['valkey_user'], ci['valkey_password'], '%s:ch' % j))
+    )
+    bucket = 'tenant-' + j.replace('_', '-')
+    for op in ('put', 'get', 'list'):
+        out.append(
+            ('s3', '%s %s' % (op, bucket), s3_access(stack, ci['s3_access_key'], ci['s3_secret_key'], bucket, op))
+        )
+    client = vault_login(stack, 'tenant-' + i.replace('_', '-'))
+    out.append(('vault', 'read %s credentials' % j, vault_read(client, 'tenants/%s/credentials' % j)))
+    out.append(('vault', 'write %s/app' % j, vault_write(client, 'tenants/%s/app/x' % j)))
     return out
 
 
@@ -76,16 +95,16 @@ def test_isolation_matrix(stack, provisioned, record_property):
         for backend, what, allowed in _probe_pair(stack, provisioned, i, j):
             _count(backend, i == j, allowed)
             if i != j and allowed:
-                leaks.append("%s: tenant %s could %s" % (backend, i, what))
+                leaks.append('%s: tenant %s could %s' % (backend, i, what))
             if i == j and not allowed:
-                leaks.append("%s: tenant %s was refused its own %s" % (backend, i, what))
+                leaks.append('%s: tenant %s was refused its own %s' % (backend, i, what))
     for backend, counts in ISOLATION_COUNTS.items():
-        record_property("isolation_%s" % backend, dict(counts))
-    assert not leaks, "\n".join(leaks)
+        record_property('isolation_%s' % backend, dict(counts))
+    assert not leaks, '\n'.join(leaks)
     pairs = len(IDS) * (len(IDS) - 1)
     assert pairs == 20
-    per_pair = {"postgres": len(APPS), "valkey": 2, "s3": 3, "vault": 2}
+    per_pair = {'postgres': len(APPS), 'valkey': 2, 's3': 3, 'vault': 2}
     for backend, n in per_pair.items():
         counts = ISOLATION_COUNTS[backend]
-        assert counts["cross"] == pairs * n and counts["refused"] == counts["cross"], (backend, counts)
-        assert counts["own"] == len(IDS) * n and counts["accepted"] == counts["own"], (backend, counts)
+        assert counts['cross'] == pairs * n and counts['refused'] == counts['cross'], (backend, counts)
+        assert counts['own'] == len(IDS) * n and counts['accepted'] == counts['own'], (backend, counts)

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Lookup plugins through Ansible's own plugin loader, as a playbook gets them.
@@ -22,6 +21,7 @@ COLLECTIONS = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'
 @pytest.fixture(scope='session')
 def lookup_plugin():
     """Return a function giving a fresh instance of a lookup plugin by FQCN."""
+
     def _get(fqcn):
         plugin = lookup_loader.get(fqcn)
         assert plugin is not None, '%s not found below %s' % (fqcn, COLLECTIONS)

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Unit tests of the selfhosted_ai.stack.secret lookup, its generator and its file backend.
@@ -63,6 +62,7 @@ def mode(path):
 
 # --------------------------------------------------------------------------- generation
 
+
 @pytest.mark.parametrize('charset', sorted(gen.CHARSETS))
 def test_password_uses_only_its_charset_and_length(charset):
     for length in (1, 17, 64):
@@ -122,19 +122,22 @@ def test_entropy_of_defaults():
     assert gen.entropy_bits(32, 'hex') == 256
 
 
-@pytest.mark.parametrize('kwargs, match', [
-    (dict(length=0), 'between'),
-    (dict(length=4097), 'between'),
-    (dict(length=True), 'integer'),
-    (dict(length='12'), 'integer'),
-    (dict(charset='emoji'), 'unknown charset'),
-    (dict(chars='aaaa'), 'two different'),
-    (dict(chars='ab\x00'), 'control'),
-    (dict(fmt='uuid'), 'unknown format'),
-    (dict(fmt='credentials', username=''), 'username'),
-    (dict(field=''), 'field must be'),
-    (dict(field='a\nb'), 'field must be'),
-])
+@pytest.mark.parametrize(
+    'kwargs, match',
+    [
+        (dict(length=0), 'between'),
+        (dict(length=4097), 'between'),
+        (dict(length=True), 'integer'),
+        (dict(length='12'), 'integer'),
+        (dict(charset='emoji'), 'unknown charset'),
+        (dict(chars='aaaa'), 'two different'),
+        (dict(chars='ab\x00'), 'control'),
+        (dict(fmt='uuid'), 'unknown format'),
+        (dict(fmt='credentials', username=''), 'username'),
+        (dict(field=''), 'field must be'),
+        (dict(field='a\nb'), 'field must be'),
+    ],
+)
 def test_bad_generation_options_are_refused(kwargs, match):
     with pytest.raises(gen.SecretSpecError, match=match):
         gen.field_generators(**kwargs)
@@ -150,15 +153,35 @@ def test_custom_chars_and_credentials():
 
 # --------------------------------------------------------------------------- names
 
+
 @pytest.mark.parametrize('name', ['n8n/encryption_key', 'a', 'postgres/db-1/owner.password', 'A_b-9.x'])
 def test_valid_names(name):
     assert backends.validate_name(name) == name
 
 
-@pytest.mark.parametrize('name', [
-    '', '/etc/passwd', '../escape', 'a/../../b', 'a/..', 'a//b', 'a/', '.hidden', 'a/.git', 'a b',
-    'a\nb', 'a\\b', '~root/x', 'x;rm', 'caf\u00e9', 'a' * 201, './a', '-rf',
-])
+@pytest.mark.parametrize(
+    'name',
+    [
+        '',
+        '/etc/passwd',
+        '../escape',
+        'a/../../b',
+        'a/..',
+        'a//b',
+        'a/',
+        '.hidden',
+        'a/.git',
+        'a b',
+        'a\nb',
+        'a\\b',
+        '~root/x',
+        'x;rm',
+        'caf\u00e9',
+        'a' * 201,
+        './a',
+        '-rf',
+    ],
+)
 def test_traversal_and_odd_names_are_refused(name):
     with pytest.raises(backends.SecretBackendError, match='invalid secret name|non-empty'):
         backends.validate_name(name)
@@ -173,6 +196,7 @@ def test_lookup_refuses_traversal_before_touching_disk(secret, inventory, tmp_pa
 
 
 # --------------------------------------------------------------------------- file backend
+
 
 def test_file_backend_creates_private_files_once(secret, inventory):
     variables = {'inventory_dir': str(inventory)}
@@ -280,8 +304,10 @@ def test_without_hard_links_exclusive_create_still_works(tmp_path, monkeypatch):
     first, created = backend.get_or_create('x', gen.field_generators())
     assert created is True and mode(tmp_path / 's' / 'x.json') == 0o600
     assert backend.get_or_create('x', gen.field_generators()) == (first, False)
-    assert os.listdir(str(tmp_path / 's')) == ['.gitignore', 'x.json'] or \
-        sorted(os.listdir(str(tmp_path / 's'))) == ['.gitignore', 'x.json']
+    assert os.listdir(str(tmp_path / 's')) == ['.gitignore', 'x.json'] or sorted(os.listdir(str(tmp_path / 's'))) == [
+        '.gitignore',
+        'x.json',
+    ]
 
 
 def test_loose_directory_mode_is_refused(secret, inventory):
@@ -344,6 +370,7 @@ def test_check_mode_generates_without_storing(secret, inventory):
 
 # --------------------------------------------------------------------------- lookup options
 
+
 def test_default_dir_is_next_to_the_inventory_and_required(secret, inventory):
     with pytest.raises(AnsibleLookupError, match='needs secret_dir'):
         secret.run(['x'], variables={})
@@ -383,15 +410,24 @@ def test_vault_options_from_env_vars_and_kwargs(secret, monkeypatch):
     secret.set_options(var_options={}, direct={'backend': 'vault'})
     assert secret._backend({}).connection.url == 'http://bao-env:8200'
 
-    variables = {'selfhosted_ai_secret_backend': 'vault', 'selfhosted_ai_vault_url': 'https://vars:8200',
-                 'selfhosted_ai_vault_role_id': 'rid', 'selfhosted_ai_vault_secret_id': 'sid',
-                 'selfhosted_ai_vault_mount_point': 'kv', 'selfhosted_ai_secret_path_prefix': 'lab/ai',
-                 'selfhosted_ai_vault_validate_certs': False}
+    variables = {
+        'selfhosted_ai_secret_backend': 'vault',
+        'selfhosted_ai_vault_url': 'https://vars:8200',
+        'selfhosted_ai_vault_role_id': 'rid',
+        'selfhosted_ai_vault_secret_id': 'sid',
+        'selfhosted_ai_vault_mount_point': 'kv',
+        'selfhosted_ai_secret_path_prefix': 'lab/ai',
+        'selfhosted_ai_vault_validate_certs': False,
+    }
     secret.set_options(var_options=variables, direct={})
     backend = secret._backend(variables)
     conn = backend.connection
-    assert (conn.url, conn.effective_auth_method, conn.role_id, conn.secret_id) == \
-        ('https://vars:8200', 'approle', 'rid', 'sid')
+    assert (conn.url, conn.effective_auth_method, conn.role_id, conn.secret_id) == (
+        'https://vars:8200',
+        'approle',
+        'rid',
+        'sid',
+    )
     assert (backend.mount_point, backend.path_prefix, conn.validate_certs) == ('kv', 'lab/ai', False)
     assert backend.path('x/y') == 'lab/ai/x/y'
 
@@ -437,7 +473,7 @@ def test_values_are_unsafe_and_never_templated(secret, inventory):
     variables = {'inventory_dir': str(inventory)}
     root = inventory / '.secrets'
     secret.run(['seed'], variables=variables)
-    payload = "{{ 6 * 7 }}{% if true %}x{% endif %}"
+    payload = '{{ 6 * 7 }}{% if true %}x{% endif %}'
     path = root / 'planted.json'
     path.write_text(json.dumps({'value': payload, 'password': payload, 'username': 'u'}))
     os.chmod(str(path), 0o600)
@@ -450,19 +486,25 @@ def test_values_are_unsafe_and_never_templated(secret, inventory):
     assert templar.template(value) == payload  # even when the value itself is used as a template
 
 
-@pytest.mark.parametrize('variables, env, kwargs, origin', [
-    ({'selfhosted_ai_secret_backend': 'vaultt'}, {}, {}, 'the variable selfhosted_ai_secret_backend'),
-    ({'selfhosted_ai_secret_backend': ''}, {}, {}, 'the variable selfhosted_ai_secret_backend'),
-    ({}, {'SELFHOSTED_AI_SECRET_BACKEND': 'consul'}, {}, 'the environment variable SELFHOSTED_AI_SECRET_BACKEND'),
-    ({'selfhosted_ai_secret_backend': 'file'}, {}, {'backend': 'openbao'}, 'the lookup argument backend'),
-], ids=['variable', 'empty-variable', 'environment', 'argument'])
-def test_an_unknown_backend_names_its_source_before_anything_is_written(secret, inventory, monkeypatch, variables,
-                                                                         env, kwargs, origin):
+@pytest.mark.parametrize(
+    'variables, env, kwargs, origin',
+    [
+        ({'selfhosted_ai_secret_backend': 'vaultt'}, {}, {}, 'the variable selfhosted_ai_secret_backend'),
+        ({'selfhosted_ai_secret_backend': ''}, {}, {}, 'the variable selfhosted_ai_secret_backend'),
+        ({}, {'SELFHOSTED_AI_SECRET_BACKEND': 'consul'}, {}, 'the environment variable SELFHOSTED_AI_SECRET_BACKEND'),
+        ({'selfhosted_ai_secret_backend': 'file'}, {}, {'backend': 'openbao'}, 'the lookup argument backend'),
+    ],
+    ids=['variable', 'empty-variable', 'environment', 'argument'],
+)
+def test_an_unknown_backend_names_its_source_before_anything_is_written(
+    secret, inventory, monkeypatch, variables, env, kwargs, origin
+):
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     variables = dict(variables, inventory_dir=str(inventory))
-    with pytest.raises(AnsibleLookupError, match="unknown secret backend '.*' from %s; set it to file or vault"
-                       % origin):
+    with pytest.raises(
+        AnsibleLookupError, match="unknown secret backend '.*' from %s; set it to file or vault" % origin
+    ):
         secret.run(['x'], variables=variables, **kwargs)
     assert os.listdir(str(inventory)) == []
 
@@ -479,10 +521,13 @@ def test_the_backend_precedence_is_argument_variable_environment(secret, invento
 
 def test_templated_variables_render_and_vault_ones_only_for_vault(secret, inventory):
     """The lookup templates the variables it reads; with backend=file the Vault ones are never evaluated."""
-    variables = {'inventory_dir': str(inventory), 'where': 'kept',
-                 'selfhosted_ai_secret_backend': trust_as_template("{{ 'fi' ~ 'le' }}"),
-                 'selfhosted_ai_secret_dir': trust_as_template('{{ where }}'),
-                 'selfhosted_ai_vault_url': trust_as_template('{{ undefined_on_purpose }}')}
+    variables = {
+        'inventory_dir': str(inventory),
+        'where': 'kept',
+        'selfhosted_ai_secret_backend': trust_as_template("{{ 'fi' ~ 'le' }}"),
+        'selfhosted_ai_secret_dir': trust_as_template('{{ where }}'),
+        'selfhosted_ai_vault_url': trust_as_template('{{ undefined_on_purpose }}'),
+    }
     secret._templar = Templar(loader=DataLoader(), variables=variables)
     secret.run(['x'], variables=variables)
     assert os.path.isfile(str(inventory / 'kept' / 'x.json'))

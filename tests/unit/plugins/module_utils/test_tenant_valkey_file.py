@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Valkey persist=file: reading and replacing aclfile lines, and the plan it adds (no server here;
 the live round trip is in tests/integration/tenants/test_tenant_s3_shell_and_valkey_file.py)."""
@@ -10,58 +9,65 @@ import os
 import pytest
 
 from ansible_collections.selfhosted_ai.stack.plugins.module_utils import _tenant_valkey
-from ansible_collections.selfhosted_ai.stack.plugins.module_utils._tenant_common import BackendError, validate_tenants
 from ansible_collections.selfhosted_ai.stack.plugins.module_utils._tenant_args import backend_argument_spec
+from ansible_collections.selfhosted_ai.stack.plugins.module_utils._tenant_common import BackendError, validate_tenants
 
 
 def _options(**extra):
-    spec = backend_argument_spec()["valkey"]["options"]
-    options = dict((key, value.get("default")) for key, value in spec.items())
+    spec = backend_argument_spec()['valkey']['options']
+    options = dict((key, value.get('default')) for key, value in spec.items())
     options.update(extra)
     return options
 
 
 def test_user_lines():
-    lines = ["user default off resetchannels -@all", "", "user tenant_a on #ab ~a:* &a:* +@all -@dangerous\r",
-             "# not a user line", "user"]
+    lines = [
+        'user default off resetchannels -@all',
+        '',
+        'user tenant_a on #ab ~a:* &a:* +@all -@dangerous\r',
+        '# not a user line',
+        'user',
+    ]
     assert _tenant_valkey._user_lines(lines) == {
-        "default": "user default off resetchannels -@all", "tenant_a": "user tenant_a on #ab ~a:* &a:* +@all -@dangerous"}
+        'default': 'user default off resetchannels -@all',
+        'tenant_a': 'user tenant_a on #ab ~a:* &a:* +@all -@dangerous',
+    }
 
 
 def test_replace_file_keeps_mode_and_is_atomic(tmp_path):
-    path = tmp_path / "users.acl"
-    path.write_text("old\n")
+    path = tmp_path / 'users.acl'
+    path.write_text('old\n')
     os.chmod(path, 0o400)
-    _tenant_valkey._replace_file(str(path), "new\n")
-    assert path.read_text() == "new\n"
+    _tenant_valkey._replace_file(str(path), 'new\n')
+    assert path.read_text() == 'new\n'
     assert os.stat(path).st_mode & 0o777 == 0o400
-    assert [p.name for p in tmp_path.iterdir()] == ["users.acl"]
+    assert [p.name for p in tmp_path.iterdir()] == ['users.acl']
 
 
 def test_persist_file_needs_the_path():
-    with pytest.raises(BackendError, match="persist=file needs aclfile"):
-        _tenant_valkey.ValkeyTenantBackend(_options(persist="file"))
+    with pytest.raises(BackendError, match='persist=file needs aclfile'):
+        _tenant_valkey.ValkeyTenantBackend(_options(persist='file'))
 
 
-def _plan(current, state="present"):
-    backend = _tenant_valkey.ValkeyTenantBackend(_options(persist="file", aclfile="/etc/valkey/users.acl"))
-    tenant = validate_tenants([{"id": "acme", "state": state}])[0]
-    return backend.plan(tenant, current, {"valkey_password": "pw"})
+def _plan(current, state='present'):
+    backend = _tenant_valkey.ValkeyTenantBackend(_options(persist='file', aclfile='/etc/valkey/users.acl'))
+    tenant = validate_tenants([{'id': 'acme', 'state': state}])[0]
+    return backend.plan(tenant, current, {'valkey_password': 'pw'})
 
 
 def test_plan_writes_a_line_the_file_lost():
     backend = _tenant_valkey.ValkeyTenantBackend(_options())
-    tenant = validate_tenants([{"id": "acme"}])[0]
-    user = backend.desired_user(tenant, "pw")
-    live = "user tenant_acme on #%s ~acme:* &acme:* +@all -@dangerous" % user["passwords"][0]
-    change, ops = _plan({"user": dict(user), "persisted": {"file": None, "live": live}})
-    assert change.actions == ["write ACL user tenant_acme to /etc/valkey/users.acl"] and ops == [("persist", None)]
-    change, ops = _plan({"user": dict(user), "persisted": {"file": live, "live": live}})
+    tenant = validate_tenants([{'id': 'acme'}])[0]
+    user = backend.desired_user(tenant, 'pw')
+    live = 'user tenant_acme on #%s ~acme:* &acme:* +@all -@dangerous' % user['passwords'][0]
+    change, ops = _plan({'user': dict(user), 'persisted': {'file': None, 'live': live}})
+    assert change.actions == ['write ACL user tenant_acme to /etc/valkey/users.acl'] and ops == [('persist', None)]
+    change, ops = _plan({'user': dict(user), 'persisted': {'file': live, 'live': live}})
     assert change.actions == [] and ops == []
 
 
 def test_plan_removes_the_line_of_a_deleted_user():
-    change, ops = _plan({"user": None, "persisted": {"file": "user tenant_acme on", "live": None}}, state="absent")
-    assert change.actions == ["remove ACL user tenant_acme from /etc/valkey/users.acl"] and ops == [("persist", None)]
-    change, ops = _plan({"user": None, "persisted": {"file": None, "live": None}}, state="absent")
+    change, ops = _plan({'user': None, 'persisted': {'file': 'user tenant_acme on', 'live': None}}, state='absent')
+    assert change.actions == ['remove ACL user tenant_acme from /etc/valkey/users.acl'] and ops == [('persist', None)]
+    change, ops = _plan({'user': None, 'persisted': {'file': None, 'live': None}}, state='absent')
     assert ops == []

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright (c) selfhosted_ai.stack contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
@@ -29,6 +28,7 @@ def run(run_module, daemon_json):
     def _run(check_mode=False, diff=False, **args):
         args.setdefault('path', str(daemon_json))
         return run_module(docker_daemon_json.main, args, check_mode=check_mode, diff=diff)
+
     return _run
 
 
@@ -49,8 +49,11 @@ def test_other_keys_survive_and_the_old_file_is_kept(run, daemon_json):
     result = run(settings={'log-driver': 'json-file', 'live-restore': True})
     assert result['changed'] and not result['created']
     assert json.loads(daemon_json.read_text()) == {
-        'runtimes': {'harness-runtime': {'path': 'runc'}}, 'log-driver': 'json-file', 'debug': True,
-        'live-restore': True}
+        'runtimes': {'harness-runtime': {'path': 'runc'}},
+        'log-driver': 'json-file',
+        'debug': True,
+        'live-restore': True,
+    }
     assert result['config'] == json.loads(daemon_json.read_text())
     assert backups(daemon_json) == [os.path.basename(result['backup_file'])]
     with open(result['backup_file']) as handle:
@@ -72,12 +75,15 @@ def test_backup_false_keeps_no_copy(run, daemon_json):
     assert result['changed'] and 'backup_file' not in result.result and backups(daemon_json) == []
 
 
-@pytest.mark.parametrize('content, message', [
-    (b'{"log-driver": "json-file",', 'is not valid JSON'),
-    (b'', 'is not valid JSON'),
-    (b'["log-driver"]', 'holds a JSON list, not an object'),
-    (b'{"a": "\xff"}', 'is not UTF-8 text'),
-])
+@pytest.mark.parametrize(
+    'content, message',
+    [
+        (b'{"log-driver": "json-file",', 'is not valid JSON'),
+        (b'', 'is not valid JSON'),
+        (b'["log-driver"]', 'holds a JSON list, not an object'),
+        (b'{"a": "\xff"}', 'is not UTF-8 text'),
+    ],
+)
 def test_a_file_that_is_not_a_json_object_is_left_alone(run, daemon_json, content, message):
     daemon_json.write_bytes(content)
     result = run(settings={'log-driver': 'json-file'})
@@ -103,13 +109,18 @@ def test_a_missing_directory_fails_before_writing(run_module, tmp_path):
 
 
 def test_merge_settings_keep_the_other_entries_and_replace_their_own(run, daemon_json):
-    daemon_json.write_text(json.dumps({'runtimes': {'harness-runtime': {'path': 'runc'},
-                                                    'nvidia': {'path': 'old', 'runtimeArgs': ['--stale']}}}))
+    daemon_json.write_text(
+        json.dumps(
+            {'runtimes': {'harness-runtime': {'path': 'runc'}, 'nvidia': {'path': 'old', 'runtimeArgs': ['--stale']}}}
+        )
+    )
     nvidia = {'path': 'nvidia-container-runtime', 'args': []}
     result = run(merge_settings={'runtimes': {'nvidia': nvidia}}, settings={'default-runtime': 'nvidia'})
     assert result['changed']
     assert json.loads(daemon_json.read_text()) == {
-        'runtimes': {'harness-runtime': {'path': 'runc'}, 'nvidia': nvidia}, 'default-runtime': 'nvidia'}
+        'runtimes': {'harness-runtime': {'path': 'runc'}, 'nvidia': nvidia},
+        'default-runtime': 'nvidia',
+    }
     assert not run(merge_settings={'runtimes': {'nvidia': nvidia}}, settings={'default-runtime': 'nvidia'})['changed']
 
 
@@ -119,11 +130,17 @@ def test_merge_settings_into_a_missing_key(run, daemon_json):
     assert json.loads(daemon_json.read_text()) == {'debug': True, 'runtimes': {'nvidia': {'path': 'x'}}}
 
 
-@pytest.mark.parametrize('args, message', [
-    ({'merge_settings': {'runtimes': {'nvidia': {'path': 'x'}}}}, "the key 'runtimes' holds a JSON list"),
-    ({'merge_settings': {'runtimes': 'nvidia'}}, 'merge_settings.runtimes must be a mapping'),
-    ({'settings': {'runtimes': {}}, 'merge_settings': {'runtimes': {}}}, 'keys in both settings and merge_settings'),
-])
+@pytest.mark.parametrize(
+    'args, message',
+    [
+        ({'merge_settings': {'runtimes': {'nvidia': {'path': 'x'}}}}, "the key 'runtimes' holds a JSON list"),
+        ({'merge_settings': {'runtimes': 'nvidia'}}, 'merge_settings.runtimes must be a mapping'),
+        (
+            {'settings': {'runtimes': {}}, 'merge_settings': {'runtimes': {}}},
+            'keys in both settings and merge_settings',
+        ),
+    ],
+)
 def test_bad_merges_change_nothing(run, daemon_json, args, message):
     daemon_json.write_text('{"runtimes": ["runc"]}')
     result = run(**args)

@@ -7,12 +7,12 @@ import re
 
 # name[:tag][@sha256:digest]; the name may carry a registry host with a port (registry:5000/x/y).
 _REFERENCE = re.compile(
-    r"^(?P<name>[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*)"
-    r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?"
-    r"(?:@(?P<digest>sha256:[0-9a-f]{64}))?$"
+    r'^(?P<name>[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*)'
+    r'(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?'
+    r'(?:@(?P<digest>sha256:[0-9a-f]{64}))?$'
 )
 # A release version: at least major.minor, optionally a leading v and a suffix (-community, -pg17).
-_VERSION_TAG = re.compile(r"^v?[0-9]+(?:\.[0-9]+)+(?:[-+_.][A-Za-z0-9_.-]+)?$")
+_VERSION_TAG = re.compile(r'^v?[0-9]+(?:\.[0-9]+)+(?:[-+_.][A-Za-z0-9_.-]+)?$')
 
 
 def pinned_image(value):
@@ -22,12 +22,12 @@ def pinned_image(value):
     match = _REFERENCE.match(value)
     if match is None:
         return False
-    if match.group("digest"):
+    if match.group('digest'):
         return True
-    tag = match.group("tag")
+    tag = match.group('tag')
     return tag is not None and _VERSION_TAG.match(tag) is not None
 
 
 class TestModule:
     def tests(self):
-        return {"pinned_image": pinned_image}
+        return {'pinned_image': pinned_image}

@@ -26,8 +26,8 @@ EXIT_STATUS = 3
 
 class CallbackModule(CallbackBase):
     CALLBACK_VERSION = 2.0
-    CALLBACK_TYPE = "aggregate"
-    CALLBACK_NAME = "check_mode_no_change"
+    CALLBACK_TYPE = 'aggregate'
+    CALLBACK_NAME = 'check_mode_no_change'
     CALLBACK_NEEDS_ENABLED = True
 
     def __init__(self):
@@ -35,8 +35,8 @@ class CallbackModule(CallbackBase):
         self._changed = []
 
     def _record(self, result):
-        if context.CLIARGS.get("check") and result.is_changed():
-            self._changed.append(f"{result._host.get_name()}: {result._task.get_name()}")
+        if context.CLIARGS.get('check') and result.is_changed():
+            self._changed.append(f'{result._host.get_name()}: {result._task.get_name()}')
 
     def v2_runner_on_ok(self, result):
         self._record(result)
@@ -45,12 +45,12 @@ class CallbackModule(CallbackBase):
         self._record(result)
 
     def v2_playbook_on_stats(self, stats):
-        if not context.CLIARGS.get("check") or not self._changed:
+        if not context.CLIARGS.get('check') or not self._changed:
             return
         # Items report both per item and for their task: list each task once.
         unique = list(dict.fromkeys(self._changed))
         self._display.error(
-            "check mode on a converged host must report no change, but these tasks would change:\n  "
-            + "\n  ".join(unique)
+            'check mode on a converged host must report no change, but these tasks would change:\n  '
+            + '\n  '.join(unique)
         )
         raise SystemExit(EXIT_STATUS)

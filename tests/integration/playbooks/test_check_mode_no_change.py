@@ -27,26 +27,29 @@ PLAYBOOK = """
 
 @pytest.fixture
 def run(tmp_path, monkeypatch):
-    (tmp_path / "play.yml").write_text(PLAYBOOK)
-    (tmp_path / "hosts.ini").write_text(
-        f"localhost ansible_connection=local ansible_python_interpreter={sys.executable}\n")
-    monkeypatch.setenv("ANSIBLE_CALLBACK_PLUGINS", str(REPO / "tests" / "harness" / "callback_plugins"))
-    monkeypatch.setenv("ANSIBLE_CALLBACKS_ENABLED", "check_mode_no_change")
-    marker = tmp_path / "marker"
+    (tmp_path / 'play.yml').write_text(PLAYBOOK)
+    (tmp_path / 'hosts.ini').write_text(
+        f'localhost ansible_connection=local ansible_python_interpreter={sys.executable}\n'
+    )
+    monkeypatch.setenv('ANSIBLE_CALLBACK_PLUGINS', str(REPO / 'tests' / 'harness' / 'callback_plugins'))
+    monkeypatch.setenv('ANSIBLE_CALLBACKS_ENABLED', 'check_mode_no_change')
+    marker = tmp_path / 'marker'
 
     def _run(*extra):
-        result = ansible_playbook("-i", tmp_path / "hosts.ini", "-e", f"marker_path={marker}", *extra, tmp_path / "play.yml")
-        return result.returncode, " ".join((result.stdout + result.stderr).split())
+        result = ansible_playbook(
+            '-i', tmp_path / 'hosts.ini', '-e', f'marker_path={marker}', *extra, tmp_path / 'play.yml'
+        )
+        return result.returncode, ' '.join((result.stdout + result.stderr).split())
 
     return _run, marker
 
 
 def test_check_run_that_predicts_a_change_fails_and_names_the_task(run):
     playbook, marker = run
-    rc, output = playbook("--check")
+    rc, output = playbook('--check')
     assert rc == 3, output[-2000:]
-    assert "check mode on a converged host must report no change, but these tasks would change:" in output
-    assert "localhost: Write the marker file" in output
+    assert 'check mode on a converged host must report no change, but these tasks would change:' in output
+    assert 'localhost: Write the marker file' in output
     assert not marker.exists()
 
 
@@ -54,7 +57,7 @@ def test_runs_without_a_predicted_change_pass(run):
     playbook, marker = run
     rc, output = playbook()
     assert rc == 0, output[-2000:]  # a real run may change things
-    assert marker.read_text() == "marker"
-    rc, output = playbook("--check")
+    assert marker.read_text() == 'marker'
+    rc, output = playbook('--check')
     assert rc == 0, output[-2000:]  # converged: --check predicts nothing
-    assert "must report no change" not in output
+    assert 'must report no change' not in output

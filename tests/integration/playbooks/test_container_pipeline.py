@@ -15,14 +15,14 @@ import sys
 from pathlib import Path
 
 import pytest
-from ansible_run import REPO, ansible_playbook
+from ansible_run import ansible_playbook
 
-PLAYBOOK = Path(__file__).parent / "files" / "container_pipeline.yml"
+PLAYBOOK = Path(__file__).parent / 'files' / 'container_pipeline.yml'
 
 
 def docker_answers() -> bool:
     try:
-        return subprocess.run(["docker", "info"], capture_output=True, timeout=20, check=False).returncode == 0
+        return subprocess.run(['docker', 'info'], capture_output=True, timeout=20, check=False).returncode == 0
     except (OSError, subprocess.TimeoutExpired):
         return False
 
@@ -30,45 +30,47 @@ def docker_answers() -> bool:
 @pytest.fixture
 def run(tmp_path):
     if not docker_answers():
-        pytest.skip("no Docker engine answers on this machine (make test starts one through tests/harness)")
-    name = "pipeline-test-" + secrets.token_hex(4)
-    inventory = tmp_path / "hosts.ini"
-    inventory.write_text(f"localhost ansible_connection=local ansible_python_interpreter={sys.executable}\n")
+        pytest.skip('no Docker engine answers on this machine (make test starts one through tests/harness)')
+    name = 'pipeline-test-' + secrets.token_hex(4)
+    inventory = tmp_path / 'hosts.ini'
+    inventory.write_text(f'localhost ansible_connection=local ansible_python_interpreter={sys.executable}\n')
 
     def _run(*extra):
-        return ansible_playbook("-vvvv", "-i", inventory, "-e", f"pipeline_test_name={name}", *extra, PLAYBOOK)
+        return ansible_playbook('-vvvv', '-i', inventory, '-e', f'pipeline_test_name={name}', *extra, PLAYBOOK)
 
     yield _run, name, tmp_path
-    subprocess.run(["docker", "rm", "-f", name], capture_output=True, check=False)
-    subprocess.run(["docker", "volume", "rm", "-f", name + "_data"], capture_output=True, check=False)
+    subprocess.run(['docker', 'rm', '-f', name], capture_output=True, check=False)
+    subprocess.run(['docker', 'volume', 'rm', '-f', name + '_data'], capture_output=True, check=False)
 
 
 def exists(kind: str, name: str) -> bool:
-    return subprocess.run(["docker", kind, "inspect", name], capture_output=True, check=False).returncode == 0
+    return subprocess.run(['docker', kind, 'inspect', name], capture_output=True, check=False).returncode == 0
 
 
 def test_not_started_container_is_checked_and_its_secret_never_printed(run):
     playbook, name, tmp_path = run
-    result = playbook("-e", "pipeline_test_image=valkey/valkey:8.1.1")
+    result = playbook('-e', 'pipeline_test_image=valkey/valkey:8.1.1')
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-3000:]
 
-    secret = json.loads((tmp_path / ".secrets" / "pipeline_test" / "token.json").read_text())["value"]
+    secret = json.loads((tmp_path / '.secrets' / 'pipeline_test' / 'token.json').read_text())['value']
     assert len(secret) >= 32
     for form in (secret, secret[:16], secret[-16:]):
         assert form not in output
-    assert f"container {name} not started on localhost: its image is not available in this test" in " ".join(output.split())
-    assert "changed=0" in output and "failed=0" in output
-    assert "The pipeline recorded that nothing was started or changed" in output  # its assert passed (rc 0)
-    assert not exists("container", name)
-    assert not exists("volume", name + "_data")
+    assert f'container {name} not started on localhost: its image is not available in this test' in ' '.join(
+        output.split()
+    )
+    assert 'changed=0' in output and 'failed=0' in output
+    assert 'The pipeline recorded that nothing was started or changed' in output  # its assert passed (rc 0)
+    assert not exists('container', name)
+    assert not exists('volume', name + '_data')
 
 
 def test_unpinned_image_is_refused_before_anything_runs(run):
     playbook, name, tmp_path = run
-    result = playbook("-e", "pipeline_test_image=valkey/valkey:latest")
+    result = playbook('-e', 'pipeline_test_image=valkey/valkey:latest')
     output = result.stdout + result.stderr
     assert result.returncode != 0
-    assert "image pinned to a release version or a digest (got 'valkey/valkey:latest'" in " ".join(output.split())
-    assert not (tmp_path / ".secrets").exists()
-    assert not exists("container", name)
+    assert "image pinned to a release version or a digest (got 'valkey/valkey:latest'" in ' '.join(output.split())
+    assert not (tmp_path / '.secrets').exists()
+    assert not exists('container', name)

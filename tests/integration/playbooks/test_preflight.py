@@ -83,32 +83,43 @@ def test_the_playbooks_syntax_is_valid_for_every_inventory():
 
 
 def with_vars(inventory: dict, **variables) -> dict:
-    inventory["all"]["vars"].update(variables)
+    inventory['all']['vars'].update(variables)
     return inventory
 
 
-@pytest.mark.parametrize("backend", ["vaultt", "openbao", ""], ids=["typo", "openbao", "empty"])
+@pytest.mark.parametrize('backend', ['vaultt', 'openbao', ''], ids=['typo', 'openbao', 'empty'])
 def test_an_unknown_secret_backend_is_refused_with_a_reason(tmp_path, backend):
-    result = run_preflight(tmp_path, with_vars(layout({"proxy": ["h1"]}), selfhosted_ai_secret_backend=backend))
+    result = run_preflight(tmp_path, with_vars(layout({'proxy': ['h1']}), selfhosted_ai_secret_backend=backend))
     assert result.returncode != 0
-    text = " ".join(result.stdout.split())
+    text = ' '.join(result.stdout.split())
     assert f"selfhosted_ai_secret_backend is '{backend}', which is not a secret backend" in text, result.stdout
     assert 'to "file"' in text and '"vault"' in text
 
 
 def test_the_vault_backend_needs_an_address(tmp_path, monkeypatch):
-    monkeypatch.delenv("BAO_ADDR", raising=False)
-    monkeypatch.delenv("VAULT_ADDR", raising=False)
-    result = run_preflight(tmp_path, with_vars(layout({"proxy": ["h1"]}), selfhosted_ai_secret_backend="vault"))
+    monkeypatch.delenv('BAO_ADDR', raising=False)
+    monkeypatch.delenv('VAULT_ADDR', raising=False)
+    result = run_preflight(tmp_path, with_vars(layout({'proxy': ['h1']}), selfhosted_ai_secret_backend='vault'))
     assert result.returncode != 0
-    assert "also set selfhosted_ai_vault_url" in " ".join(result.stdout.split()), result.stdout
-    result = run_preflight(tmp_path, with_vars(layout({"proxy": ["h1"]}), selfhosted_ai_secret_backend="vault",
-                                               selfhosted_ai_vault_url="https://bao.example.org:8200"))
+    assert 'also set selfhosted_ai_vault_url' in ' '.join(result.stdout.split()), result.stdout
+    result = run_preflight(
+        tmp_path,
+        with_vars(
+            layout({'proxy': ['h1']}),
+            selfhosted_ai_secret_backend='vault',
+            selfhosted_ai_vault_url='https://bao.example.org:8200',
+        ),
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_the_old_variable_name_is_gone_from_the_repository():
     """The inventories' former name for the backend was validated but never read; one name remains."""
-    found = subprocess.run(["git", "grep", "-l", "stack_secrets" + "_backend"], cwd=Path(__file__).resolve().parents[3],
-                           capture_output=True, text=True, check=False)
-    assert found.stdout == "", found.stdout
+    found = subprocess.run(
+        ['git', 'grep', '-l', 'stack_secrets' + '_backend'],
+        cwd=Path(__file__).resolve().parents[3],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert found.stdout == '', found.stdout

@@ -4,22 +4,22 @@ import pytest
 
 from ansible_collections.selfhosted_ai.stack.plugins.test.image import pinned_image
 
-DIGEST = "sha256:" + "0123456789abcdef" * 4
+DIGEST = 'sha256:' + '0123456789abcdef' * 4
 
 
 @pytest.mark.parametrize(
-    "image",
+    'image',
     [
-        "valkey/valkey:8.1.1",
-        "qdrant/qdrant:v1.15.5",
-        "neo4j:5.26.12-community",
-        "pgvector/pgvector:0.8.0-pg17",
-        "docker.io/cloudflare/cloudflared:2025.11.1",
-        "docker.io/nvidia/cuda:12.8.1-base-ubuntu24.04",
-        "ghcr.io/open-webui/open-webui:v0.6.41",
-        "registry.local:5000/team/app:1.2",
-        "caddy@" + DIGEST,
-        "caddy:latest@" + DIGEST,
+        'valkey/valkey:8.1.1',
+        'qdrant/qdrant:v1.15.5',
+        'neo4j:5.26.12-community',
+        'pgvector/pgvector:0.8.0-pg17',
+        'docker.io/cloudflare/cloudflared:2025.11.1',
+        'docker.io/nvidia/cuda:12.8.1-base-ubuntu24.04',
+        'ghcr.io/open-webui/open-webui:v0.6.41',
+        'registry.local:5000/team/app:1.2',
+        'caddy@' + DIGEST,
+        'caddy:latest@' + DIGEST,
     ],
 )
 def test_pinned_references_pass(image):
@@ -27,19 +27,19 @@ def test_pinned_references_pass(image):
 
 
 @pytest.mark.parametrize(
-    "image",
+    'image',
     [
-        "valkey/valkey",
-        "valkey/valkey:latest",
-        "n8nio/n8n:next",
-        "ghcr.io/open-webui/open-webui:main",
-        "postgres:17",
-        "postgres:17-bookworm",
-        "registry.local:5000/team/app",
-        "caddy@sha256:abc",
-        "Valkey/valkey:8.1.1",
-        "valkey/valkey:8.1.1; rm -rf /",
-        "",
+        'valkey/valkey',
+        'valkey/valkey:latest',
+        'n8nio/n8n:next',
+        'ghcr.io/open-webui/open-webui:main',
+        'postgres:17',
+        'postgres:17-bookworm',
+        'registry.local:5000/team/app',
+        'caddy@sha256:abc',
+        'Valkey/valkey:8.1.1',
+        'valkey/valkey:8.1.1; rm -rf /',
+        '',
         None,
         17,
     ],

@@ -1,0 +1,126 @@
+# Copyright (c) selfhosted_ai.stack maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+DOCUMENTATION = r"""
+name: endpoint
+short_description: How to reach a service of the stack on a host, as the service's own role defines it
+version_added: 0.2.0
+author:
+  - selfhosted_ai.stack maintainers (@selfhosted-ai)
+description:
+  - The endpoint contract. Each role that other roles and plays use (C(postgres), C(valkey), C(object_store),
+    C(openbao)) defines its endpoint once, in C(__<role>_endpoint) of its C(vars/main.yml) - container name,
+    network, port, published addresses and port, admin user, admin secret name and the secret's generator
+    parameters. Consumers read it through this lookup instead of restating the role's defaults.
+  - The endpoint is templated with the role's defaults under the host's inventory variables and facts, as if
+    the role ran on that host. It needs neither the role nor a fact of its own, so a run with C(--limit) gets
+    the same answer as a full run; a value it cannot compute (facts of a host that was never gathered, say) is
+    an error naming the host, never a guess.
+  - The result adds where the caller reaches the service - C(address) and C(reach_port) - on the same host, the
+    container on the stack network; from another host, the first published address that is not loopback, at
+    the published port. A service that is not published where another host can reach it is an error for that
+    host, with the variables to set.
+options:
+  _terms:
+    description: Role names whose endpoint to return.
+    type: list
+    elements: str
+    required: true
+  host:
+    description: The inventory host that runs the service. Default - the current host.
+    type: str
+  from_host:
+    description: The inventory host that connects to it (decides C(address) and C(reach_port)). Default - the current host.
+    type: str
+"""
+
+EXAMPLES = r"""
+- name: PostgreSQL of the data host, as n8n on this host reaches it
+  ansible.builtin.set_fact:
+    n8n_db: "{{ lookup('selfhosted_ai.stack.endpoint', 'postgres', host=groups['data'][0]) }}"
+  # n8n_db.address, n8n_db.reach_port, n8n_db.container, n8n_db.admin_secret ...
+"""
+
+RETURN = r"""
+_raw:
+  description:
+    - One mapping per term - the role's C(__<role>_endpoint) templated for O(host), plus C(host), C(address) and
+      C(reach_port) as seen from O(from_host).
+  type: list
+  elements: dict
+"""
+
+import re
+from pathlib import Path
+
+from ansible.errors import AnsibleError, AnsibleLookupError
+from ansible.plugins.lookup import LookupBase
+
+ROLES_DIR = Path(__file__).resolve().parents[2] / 'roles'
+_ROLE_NAME = re.compile(r'^[a-z][a-z0-9_]*$')
+_LOOPBACK = re.compile(r'^(127\.|::1$|\[::1\]$|localhost$)')
+
+
+def reach(endpoint, host, from_host):
+    """Add address and reach_port: the container on the same host, else a published, non-loopback address."""
+    if host == from_host:
+        return dict(endpoint, host=host, address=endpoint['container'], reach_port=int(endpoint['port']))
+    published = [str(a) for a in endpoint.get('published_addresses') or [] if str(a) and not _LOOPBACK.match(str(a))]
+    if int(endpoint.get('published_port') or 0) <= 0 or not published:
+        raise AnsibleLookupError(
+            f'endpoint: {endpoint["service"]} on {host} is not published where {from_host} can reach it (published on '
+            f'{endpoint.get("published_addresses")}, port {endpoint.get("published_port")}): set '
+            f'{endpoint["service"]}_published_port and a private address of {host} in '
+            f'{endpoint["service"]}_published_addresses'
+        )
+    return dict(endpoint, host=host, address=published[0], reach_port=int(endpoint['published_port']))
+
+
+class LookupModule(LookupBase):
+    def run(self, terms, variables=None, **kwargs):
+        self.set_options(var_options=variables, direct=kwargs)
+        variables = variables or {}
+        here = variables.get('inventory_hostname')
+        host = self.get_option('host') or here
+        from_host = self.get_option('from_host') or here
+        hostvars = variables.get('hostvars') or {}
+        for name in (host, from_host):
+            if name not in hostvars:
+                raise AnsibleLookupError(f'endpoint: host {name!r} is not in the inventory')
+        return [self._endpoint(role, host, from_host, variables) for role in terms]
+
+    def _load(self, path):
+        if not path.is_file():
+            return {}
+        return self._loader.load_from_file(str(path), trusted_as_template=True) or {}
+
+    def _endpoint(self, role, host, from_host, variables):
+        if not isinstance(role, str) or not _ROLE_NAME.match(role) or not (ROLES_DIR / role).is_dir():
+            raise AnsibleLookupError(f'endpoint: {role!r} is not a role of this collection')
+        role_vars = self._load(ROLES_DIR / role / 'vars' / 'main.yml')
+        definition = role_vars.get(f'__{role}_endpoint')
+        if definition is None:
+            raise AnsibleLookupError(
+                f'endpoint: the {role} role defines no endpoint (__{role}_endpoint in vars/main.yml)'
+            )
+        hostvars = variables['hostvars']
+        # Ansible's precedence, for that host: role vars over inventory variables and facts over role defaults.
+        # The host's variables untemplated, so they template in this one scope.
+        scope = {
+            **self._load(ROLES_DIR / role / 'defaults' / 'main.yml'),
+            **hostvars.raw_get(host),
+            **role_vars,
+            'inventory_hostname': host,
+            'hostvars': hostvars,
+            'groups': variables.get('groups', {}),
+        }
+        templar = self._templar.copy_with_new_env(available_variables=scope)
+        try:
+            endpoint = templar.template(definition)
+        except AnsibleError as exc:
+            raise AnsibleLookupError(
+                f'endpoint: the {role} endpoint of {host} cannot be computed ({exc.message}). If it needs facts of '
+                f'{host}, gather them in this run (include {host} in --limit) or keep them in the fact cache.'
+            ) from None
+        return reach(dict(endpoint, service=role), host, from_host)

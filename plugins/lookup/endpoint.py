@@ -52,13 +52,12 @@ _raw:
 """
 
 import re
-from pathlib import Path
 
-from ansible.errors import AnsibleError, AnsibleLookupError
+from ansible.errors import AnsibleLookupError
 from ansible.plugins.lookup import LookupBase
 
-ROLES_DIR = Path(__file__).resolve().parents[2] / 'roles'
-_ROLE_NAME = re.compile(r'^[a-z][a-z0-9_]*$')
+from ansible_collections.selfhosted_ai.stack.plugins.plugin_utils._role_scope import RoleScope
+
 _LOOPBACK = re.compile(r'^(127\.|::1$|\[::1\]$|localhost$)')
 
 
@@ -88,39 +87,5 @@ class LookupModule(LookupBase):
         for name in (host, from_host):
             if name not in hostvars:
                 raise AnsibleLookupError(f'endpoint: host {name!r} is not in the inventory')
-        return [self._endpoint(role, host, from_host, variables) for role in terms]
-
-    def _load(self, path):
-        if not path.is_file():
-            return {}
-        return self._loader.load_from_file(str(path), trusted_as_template=True) or {}
-
-    def _endpoint(self, role, host, from_host, variables):
-        if not isinstance(role, str) or not _ROLE_NAME.match(role) or not (ROLES_DIR / role).is_dir():
-            raise AnsibleLookupError(f'endpoint: {role!r} is not a role of this collection')
-        role_vars = self._load(ROLES_DIR / role / 'vars' / 'main.yml')
-        definition = role_vars.get(f'__{role}_endpoint')
-        if definition is None:
-            raise AnsibleLookupError(
-                f'endpoint: the {role} role defines no endpoint (__{role}_endpoint in vars/main.yml)'
-            )
-        hostvars = variables['hostvars']
-        # Ansible's precedence, for that host: role vars over inventory variables and facts over role defaults.
-        # The host's variables untemplated, so they template in this one scope.
-        scope = {
-            **self._load(ROLES_DIR / role / 'defaults' / 'main.yml'),
-            **hostvars.raw_get(host),
-            **role_vars,
-            'inventory_hostname': host,
-            'hostvars': hostvars,
-            'groups': variables.get('groups', {}),
-        }
-        templar = self._templar.copy_with_new_env(available_variables=scope)
-        try:
-            endpoint = templar.template(definition)
-        except AnsibleError as exc:
-            raise AnsibleLookupError(
-                f'endpoint: the {role} endpoint of {host} cannot be computed ({exc.message}). If it needs facts of '
-                f'{host}, gather them in this run (include {host} in --limit) or keep them in the fact cache.'
-            ) from None
-        return reach(dict(endpoint, service=role), host, from_host)
+        scope = RoleScope(self._loader, self._templar, variables, 'endpoint')
+        return [reach(dict(scope.template(role, 'endpoint', host), service=role), host, from_host) for role in terms]

@@ -108,7 +108,7 @@ def test_missing_facts_of_the_service_host_are_an_error_not_a_guess(tmp_path):
 
 
 def test_roles_without_an_endpoint_and_unknown_names_are_refused(tmp_path):
-    result, _ = endpoints(tmp_path, 'data1', ['qdrant'])
+    result = endpoints(tmp_path, 'data1', ['qdrant'])[0]
     assert 'endpoint: the qdrant role defines no endpoint' in result.stdout + result.stderr
-    result, _ = endpoints(tmp_path, 'data1', ['../roles/postgres'])
+    result = endpoints(tmp_path, 'data1', ['../roles/postgres'])[0]
     assert "endpoint: '../roles/postgres' is not a role of this collection" in result.stdout + result.stderr

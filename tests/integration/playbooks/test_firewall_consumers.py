@@ -1,0 +1,86 @@
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""inventories/multi-host, rendered for real: the firewall's DOCKER-USER rules of data1 admit exactly
+the hosts that use its published PostgreSQL and Valkey (app1 and the n8n workers), not the rest of the
+trusted network (edge1, the GPU hosts). The rules come from the role's own template and the lookup
+selfhosted_ai.stack.consumers, on the local connection (nothing is applied).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+from ansible_run import REPO, ansible_playbook
+
+PLAYBOOK = """
+- hosts: data1
+  gather_facts: false
+  tasks:
+    - ansible.builtin.include_vars: "{{ repo }}/roles/firewall/defaults/main.yml"
+    - ansible.builtin.include_vars: "{{ repo }}/roles/firewall/vars/main.yml"
+    - ansible.builtin.set_fact:
+        __firewall_consumed_ports: "{{ query('selfhosted_ai.stack.consumers') }}"
+    - ansible.builtin.template:
+        src: "{{ repo }}/roles/firewall/templates/docker-user.rules.j2"
+        dest: "{{ out }}"
+        mode: "0600"
+      delegate_to: localhost
+"""
+
+
+def render(tmp_path: Path, **extra) -> tuple[int, str, list[str]]:
+    (tmp_path / 'play.yml').write_text(PLAYBOOK)
+    out = tmp_path / 'rules'
+    variables = {'repo': str(REPO), 'out': str(out), 'firewall_trusted_networks': ['10.20.0.0/24'], **extra}
+    result = ansible_playbook(
+        '-i',
+        'inventories/multi-host',
+        '-c',
+        'local',
+        '-e',
+        'ansible_python_interpreter=' + sys.executable,
+        '-e',
+        json.dumps(variables),
+        tmp_path / 'play.yml',
+    )
+    rules = [line for line in out.read_text().splitlines() if line.startswith('-A')] if out.exists() else []
+    return result.returncode, result.stdout + result.stderr, rules
+
+
+def port_rules(rules: list[str], port: int) -> list[str]:
+    return [re.sub(r'^-A \S+ ', '', r) for r in rules if f'--ctorigdstport {port} ' in r]
+
+
+def test_data_ports_admit_only_their_consumers_before_the_trusted_network(tmp_path):
+    rc, output, rules = render(tmp_path)
+    assert rc == 0, output[-3000:]
+    consumers = ['10.20.0.40', '10.20.0.51', '10.20.0.52', '10.20.0.53']  # app1, worker1..3
+    for port in (5432, 6379):
+        assert port_rules(rules, port) == [
+            f'-p tcp -m conntrack --ctorigdstport {port} -s {source} -j RETURN' for source in consumers
+        ] + [f'-p tcp -m conntrack --ctorigdstport {port} -j DROP']
+        # The port's own rules come before the trusted network's RETURN, which would admit edge1 and gpu1.
+        last = max(i for i, r in enumerate(rules) if f'--ctorigdstport {port} ' in r)
+        assert last < rules.index('-A selfhosted-docker -s 10.20.0.0/24 -j RETURN')
+    # S3 and OpenBao are published on loopback only there: no rule of their own.
+    assert port_rules(rules, 8333) == [] and port_rules(rules, 8200) == []
+
+
+def test_a_data_port_the_inventory_opens_to_all_stays_open(tmp_path):
+    rc, output, rules = render(tmp_path, firewall_allowed_ports=[{'port': 5432, 'proto': 'tcp'}])
+    assert rc == 0, output[-3000:]
+    assert port_rules(rules, 5432) == ['-p tcp -m conntrack --ctorigdstport 5432 -j RETURN']
+    assert port_rules(rules, 6379)[-1] == '-p tcp -m conntrack --ctorigdstport 6379 -j DROP'
+
+
+def test_a_consumer_without_a_known_address_is_an_error(tmp_path):
+    # Host names only, no facts: the firewall cannot admit a host it has no address for.
+    rc, output, rules = render(tmp_path, ansible_host='host.lan')
+    text = ' '.join(output.split())
+    assert rc != 0 and rules == []
+    assert (
+        'consumers: app1 uses postgres on data1, whose firewall admits it by address, but app1 has no known IPv4'
+        in text
+    )

@@ -31,3 +31,18 @@ def ansible_playbook(*args) -> subprocess.CompletedProcess:
         timeout=120,
         check=False,
     )
+
+
+def play_locally(
+    tmp_path: Path, playbook: str, *extra_vars: str, inventory: str = 'inventories/multi-host', limit: str | None = None
+) -> subprocess.CompletedProcess:
+    """Write ``playbook`` under ``tmp_path`` and run it against an inventory of the repository on the local
+    connection (the plays only compute and write under ``tmp_path``); ``extra_vars`` go to ``-e`` each."""
+    path = tmp_path / 'play.yml'
+    path.write_text(playbook)
+    args = ['-i', inventory, '-c', 'local', '-e', 'ansible_python_interpreter=' + sys.executable]
+    for value in extra_vars:
+        args += ['-e', value]
+    if limit:
+        args += ['--limit', limit]
+    return ansible_playbook(*args, path)

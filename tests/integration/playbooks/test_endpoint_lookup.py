@@ -8,10 +8,9 @@ defaults under the service host's inventory variables, and says where the callin
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
-from ansible_run import ansible_playbook
+from ansible_run import play_locally
 
 PLAYBOOK = """
 - hosts: "{{ target }}"
@@ -26,23 +25,8 @@ PLAYBOOK = """
 
 
 def endpoints(tmp_path: Path, target: str, services: list[str], *extra: str, limit: str | None = None):
-    playbook = tmp_path / 'endpoints.yml'
-    playbook.write_text(PLAYBOOK)
-    args = [
-        '-i',
-        'inventories/multi-host',
-        '-c',
-        'local',
-        '-e',
-        'ansible_python_interpreter=' + sys.executable,
-        '-e',
-        json.dumps({'target': target, 'services': services, 'service_host': 'data1', 'out_dir': str(tmp_path)}),
-    ]
-    for value in extra:
-        args += ['-e', value]
-    if limit:
-        args += ['--limit', limit]
-    result = ansible_playbook(*args, playbook)
+    variables = {'target': target, 'services': services, 'service_host': 'data1', 'out_dir': str(tmp_path)}
+    result = play_locally(tmp_path, PLAYBOOK, json.dumps(variables), *extra, limit=limit)
     out = tmp_path / f'{target}.json'
     return result, (json.loads(out.read_text()) if out.exists() else None)
 

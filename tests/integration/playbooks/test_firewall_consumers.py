@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from pathlib import Path
 
-from ansible_run import REPO, ansible_playbook
+from ansible_run import REPO, play_locally
 
 PLAYBOOK = """
 - hosts: data1
@@ -31,20 +30,9 @@ PLAYBOOK = """
 
 
 def render(tmp_path: Path, **extra) -> tuple[int, str, list[str]]:
-    (tmp_path / 'play.yml').write_text(PLAYBOOK)
     out = tmp_path / 'rules'
     variables = {'repo': str(REPO), 'out': str(out), 'firewall_trusted_networks': ['10.20.0.0/24'], **extra}
-    result = ansible_playbook(
-        '-i',
-        'inventories/multi-host',
-        '-c',
-        'local',
-        '-e',
-        'ansible_python_interpreter=' + sys.executable,
-        '-e',
-        json.dumps(variables),
-        tmp_path / 'play.yml',
-    )
+    result = play_locally(tmp_path, PLAYBOOK, json.dumps(variables))
     rules = [line for line in out.read_text().splitlines() if line.startswith('-A')] if out.exists() else []
     return result.returncode, result.stdout + result.stderr, rules
 

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
-from ansible_run import ansible_playbook
+from ansible_run import play_locally
 
 PLAYBOOK = """
 - hosts: app1
@@ -31,22 +30,7 @@ PLAYBOOK = """
 
 
 def render_open_webui(tmp_path: Path, *extra: str) -> subprocess.CompletedProcess:
-    playbook = tmp_path / 'spec.yml'
-    playbook.write_text(PLAYBOOK)
-    args = [
-        '-i',
-        'inventories/multi-host',
-        playbook,
-        '-c',
-        'local',
-        '-e',
-        'ansible_python_interpreter=' + sys.executable,
-        '-e',
-        'spec_file=%s' % (tmp_path / 'spec.json'),
-    ]
-    for value in extra:
-        args += ['-e', value]
-    return ansible_playbook(*args)
+    return play_locally(tmp_path, PLAYBOOK, 'spec_file=%s' % (tmp_path / 'spec.json'), *extra)
 
 
 def test_open_webui_on_the_app_host_uses_every_gpu_host_and_the_data_host(tmp_path):

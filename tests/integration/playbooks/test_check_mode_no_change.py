@@ -61,3 +61,19 @@ def test_runs_without_a_predicted_change_pass(run):
     rc, output = playbook('--check')
     assert rc == 0, output[-2000:]  # converged: --check predicts nothing
     assert 'must report no change' not in output
+
+
+@pytest.mark.parametrize(('converged', 'expected_rc'), [(False, 0), (True, 3)])
+def test_molecule_state_decides_whether_changes_are_expected(run, tmp_path, monkeypatch, converged, expected_rc):
+    """Before molecule's converge step (a preview on fresh instances) changes are listed, not failed."""
+    ephemeral = tmp_path / 'ephemeral'
+    ephemeral.mkdir()
+    (ephemeral / 'state.yml').write_text(f'converged: {str(converged).lower()}\n')
+    monkeypatch.setenv('MOLECULE_EPHEMERAL_DIRECTORY', str(ephemeral))
+    playbook, marker = run
+    rc, output = playbook('--check')
+    assert rc == expected_rc, output[-2000:]
+    assert 'localhost: Write the marker file' in output
+    if not converged:
+        assert 'check mode on fresh instances (before converge) would change:' in output
+    assert not marker.exists()

@@ -1014,7 +1014,9 @@ class Restic:
         return ' '.join(lines[-3:]) or 'no message'
 
     def json(self, args: list[str]):
-        return json.loads(self.run(args + ['--json']).stdout or 'null')
+        """The JSON document restic prints first (forget --prune prints prune's text report after it)."""
+        stdout = self.run(args + ['--json']).stdout.lstrip()
+        return json.JSONDecoder().raw_decode(stdout)[0] if stdout else None
 
     def exists(self) -> bool:
         done = self.run(['cat', 'config'], check=False)

@@ -17,7 +17,7 @@ description:
     C(<program> --config <config> snapshots [--service <service>]), and returns the snapshots of the restic
     repository tagged C(selfhosted_ai), the latest snapshot of each service, and the state file of the
     last backup run (its path is read from the configuration).
-  - Reads only: restic lists the snapshots; nothing is written, locked or pruned. Returns no secret.
+  - Reads only (restic lists the snapshots); nothing is written, locked or pruned. Returns no secret.
   - Runs on the host that holds the configuration (root only), usually with C(become).
 options:
   program:

@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 # Copyright (c) selfhosted_ai.stack contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
@@ -18,7 +17,8 @@ Every subcommand prints one JSON object on stdout at the end; progress goes to s
 Exit status: 0 ok, 1 failure, 2 bad configuration or usage. Secrets never go on a command line (restic
 reads RESTIC_PASSWORD and the repository's keys from its environment) and are never printed.
 
-Host dependencies (Debian packages): restic, python3-docker, python3-boto3, python3-redis, python3-requests;
+No shebang here (like the collection's other files/*.py): the role installs it with one, or runs it with
+/usr/bin/python3. Host dependencies (Debian packages): restic, python3-docker, python3-boto3, python3-redis, python3-requests;
 each is imported only by the hook that needs it.
 """
 
@@ -1000,7 +1000,12 @@ class Restic:
     def run(self, args: list[str], check: bool = True) -> subprocess.CompletedProcess:
         try:
             done = subprocess.run(
-                [self.binary] + args, env=self.env, stdin=subprocess.DEVNULL, capture_output=True, text=True
+                [self.binary] + args,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                check=False,
             )
         except OSError as exc:
             raise BackupError('cannot run restic (%s): %s' % (self.binary, exc)) from exc
@@ -1341,7 +1346,7 @@ class Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = Parser(prog='selfhosted-ai-backup', description=__doc__.split('\n\n')[0])
+    parser = Parser(prog='selfhosted-ai-backup', description=__doc__.split('\n\n', maxsplit=1)[0])
     parser.add_argument('--config', default=DEFAULT_CONFIG, help='configuration file (default %(default)s)')
     sub = parser.add_subparsers(dest='command', metavar='COMMAND')
     sub.required = True

@@ -220,7 +220,7 @@ def test_backup_then_unchanged_backup_adds_almost_nothing(ready, monkeypatch):
 
     def recording_run(cmd, **kwargs):
         calls.append((cmd, kwargs.get('env') or {}))
-        return real_run(cmd, **kwargs)
+        return real_run(cmd, check=kwargs.pop('check'), **kwargs)
 
     monkeypatch.setattr(prog.subprocess, 'run', recording_run)
     code, out, err = ready.run('backup')
@@ -528,7 +528,7 @@ class FakeDocker:
         self.api = FakeExecAPI(self.events, handler or (lambda cmd, user: (b'', b'', 0)))
         self.by_name = {}
         self.volume_paths = {}
-        self.run_error = None
+        self.run_errors = []  # raised by containers.run, first first
         self.runs = []
         docker = self
 
@@ -541,8 +541,8 @@ class FakeDocker:
             def run(self, image, command, volumes=None, remove=False):
                 docker.runs.append({'image': image, 'command': command, 'volumes': volumes, 'remove': remove})
                 docker.events.append(('run', image, command))
-                if docker.run_error:
-                    raise docker.run_error
+                if docker.run_errors:
+                    raise docker.run_errors.pop(0)
                 return b''
 
         class Volumes:
@@ -1326,7 +1326,7 @@ def test_neo4j_dump_runs_neo4j_admin_offline(neo4j_env, tmp_path):
 
 def test_neo4j_dump_starts_the_container_when_neo4j_admin_fails(neo4j_env, tmp_path):
     docker, hook = neo4j_env
-    docker.run_error = RuntimeError("Command 'neo4j-admin database dump' returned non-zero exit status 1")
+    docker.run_errors.append(RuntimeError("Command 'neo4j-admin database dump' returned non-zero exit status 1"))
     with pytest.raises(prog.BackupError, match='neo4j-admin database dump failed'):
         hook.dump(str(tmp_path))
     assert [event[0] for event in docker.events] == ['stop', 'run', 'start']
@@ -1365,7 +1365,7 @@ def test_neo4j_restore_dumps_the_live_database_first_then_loads(neo4j_env, tmp_p
 
 def test_neo4j_restore_does_not_load_when_keeping_the_live_database_fails(neo4j_env, tmp_path):
     docker, hook = neo4j_env
-    docker.run_error = RuntimeError('disk full')
+    docker.run_errors.append(RuntimeError('disk full'))
     staged = tmp_path / 'staged'
     staged.mkdir()
     (staged / 'neo4j.dump').write_bytes(b'DZV1')

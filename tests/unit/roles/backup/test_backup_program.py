@@ -1,0 +1,1386 @@
+# Copyright (c) selfhosted_ai.stack contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The backup program of roles/backup (files/selfhosted_ai_backup.py), imported by path.
+
+Real: restic (the Debian package's /usr/bin/restic) against a repository under tmp_path, driven through the
+program's main(), with a test-only `files` method registered as a hook (it copies a directory).
+Fakes (named as such): a Docker client, redis-py, a boto3 S3 client, a Qdrant HTTP server that answers the
+calls documented at https://qdrant.tech/documentation/concepts/snapshots/. They record what the hooks ask
+for, so the tests assert exact command lines and the order of stop/rename/copy/start.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import importlib.util
+import io
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tarfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+
+import pytest
+
+PROGRAM = Path(__file__).resolve().parents[4] / 'roles' / 'backup' / 'files' / 'selfhosted_ai_backup.py'
+RESTIC = '/usr/bin/restic'
+PASSWORD = 'correct horse battery staple 7f3a'
+
+
+def load_program():
+    spec = importlib.util.spec_from_file_location('selfhosted_ai_backup', PROGRAM)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+prog = load_program()
+
+needs_restic = pytest.mark.skipif(
+    not os.path.exists(RESTIC), reason='%s is missing: install the restic package' % RESTIC
+)
+
+
+class FilesHook(prog.Hook):
+    """Test-only method: the service's data is the directory `source`."""
+
+    required = ('source',)
+    optional = ('fail',)
+
+    def dump(self, target_dir):
+        if self.service.get('fail'):
+            raise prog.BackupError('the fake service is down')
+        shutil.copytree(self.service['source'], os.path.join(target_dir, 'data'))
+        return {'source': self.service['source']}
+
+    def verify(self, staged_dir, manifest):
+        if not os.path.isdir(os.path.join(staged_dir, 'data')):
+            raise prog.BackupError('data is missing')
+
+    def restore(self, staged_dir, manifest):
+        raise AssertionError('restore must not be reached in these tests')
+
+
+class Env:
+    def __init__(self, tmp_path, capsys):
+        self.tmp = tmp_path
+        self.capsys = capsys
+        self.config_path = tmp_path / 'config.json'
+        self.source = tmp_path / 'source'
+        self.source.mkdir()
+        self.config = {
+            'host': 'sandbox-main',
+            'restic': RESTIC,
+            'staging_dir': str(tmp_path / 'backup' / 'staging'),
+            'state_file': str(tmp_path / 'backup' / 'state.json'),
+            'metrics_file': str(tmp_path / 'metrics' / 'backup.prom'),
+            'repository': {'url': str(tmp_path / 'repo'), 'password': PASSWORD, 'env': {}},
+            'retention': {'daily': 7, 'weekly': 4},
+            'services': [{'name': 'files', 'method': 'files', 'source': str(self.source)}],
+        }
+        self.write()
+
+    def write(self):
+        self.config_path.write_text(json.dumps(self.config))
+
+    def run(self, *argv):
+        code = prog.main(['--config', str(self.config_path)] + list(argv))
+        out, err = self.capsys.readouterr()
+        lines = out.strip().splitlines()
+        assert len(lines) == 1, out  # one JSON object on stdout
+        return code, json.loads(lines[0]), err
+
+    def state(self):
+        return json.loads(Path(self.config['state_file']).read_text())
+
+    def restic(self, *args, check=True):
+        env = dict(os.environ, RESTIC_REPOSITORY=self.config['repository']['url'], RESTIC_PASSWORD=PASSWORD)
+        return subprocess.run([RESTIC] + list(args), env=env, capture_output=True, text=True, check=check)
+
+
+@pytest.fixture
+def env(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(prog.HOOKS, 'files', FilesHook)
+    return Env(tmp_path, capsys)
+
+
+@pytest.fixture(scope='module')
+def initialised_repository(tmp_path_factory):
+    """One repository initialised by the program (restic init costs seconds), copied for each test."""
+    if not os.path.exists(RESTIC):
+        pytest.skip('%s is missing: install the restic package' % RESTIC)
+    repo = tmp_path_factory.mktemp('template') / 'repo'
+    env = dict(os.environ, RESTIC_REPOSITORY=str(repo), RESTIC_PASSWORD=PASSWORD)
+    subprocess.run([RESTIC, 'init'], env=env, capture_output=True, check=True)
+    return repo
+
+
+@pytest.fixture
+def ready(env, initialised_repository):
+    (env.source / 'blob.bin').write_bytes(os.urandom(300_000))
+    (env.source / 'notes.txt').write_text('hello\n')
+    shutil.copytree(initialised_repository, env.tmp / 'repo')
+    return env
+
+
+# --- Configuration ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    'change, message',
+    [
+        (lambda c: c['services'].append({'name': 'x', 'method': 'mysql'}), "service x: unknown method 'mysql'"),
+        (lambda c: c.update(retention={'daily': 0, 'weekly': 0}), 'retention keeps nothing'),
+        (
+            lambda c: c['repository'].update(url='ftp://backup.example/repo'),
+            "repository url 'ftp://backup.example/repo'",
+        ),
+        (lambda c: c['repository'].update(url='relative/repo'), 'unsupported'),
+        (
+            lambda c: c['services'].append({'name': 'pg', 'method': 'postgres'}),
+            'service pg (method postgres) lacks container',
+        ),
+        (lambda c: c['services'][0].update(typo=1), 'unknown keys typo'),
+        (lambda c: c.pop('state_file'), "no 'state_file'"),
+    ],
+)
+def test_bad_configuration_exits_2_before_anything_runs(env, change, message):
+    env.config['restic'] = str(env.tmp / 'no-such-restic')  # reaching restic would be exit 1, not 2
+    change(env.config)
+    env.write()
+    code, out, err = env.run('backup')
+    assert code == 2
+    assert message in out['error']
+    assert not os.path.exists(env.config['staging_dir'])
+
+
+def test_usage_errors_exit_2(env):
+    code, out, err = env.run('stage', '--service', 'files')
+    assert code == 2 and '--target' in out['error']
+    code, out, err = env.run('snapshots', '--service', 'nope')
+    assert code == 2 and "no service 'nope'" in out['error']
+
+
+def test_accepted_repository_schemes():
+    base = {
+        'host': 'h',
+        'staging_dir': '/s',
+        'state_file': '/s.json',
+        'retention': {'daily': 1},
+        'services': [],
+    }
+    for url in ('/srv/restic', 's3:http://10.0.0.5:8333/backups', 'sftp:user@host:/path', 'rest:https://h:8000/'):
+        prog.validate_config(dict(base, repository={'url': url, 'password': 'p'}))
+
+
+def test_compiles_for_python_3_8():
+    import ast
+
+    ast.parse(PROGRAM.read_text(), feature_version=(3, 8))
+
+
+# --- Real restic --------------------------------------------------------------------------------------
+
+
+@needs_restic
+def test_init_twice_second_unchanged(env):
+    code, out, err = env.run('init')
+    assert (code, out['changed']) == (0, True)
+    config_file = env.tmp / 'repo' / 'config'
+    before = config_file.read_bytes()
+    code, out, err = env.run('init')
+    assert (code, out['changed']) == (0, False)
+    assert config_file.read_bytes() == before
+
+
+@needs_restic
+def test_init_with_wrong_password_does_not_reinitialise(ready):
+    config_file = ready.tmp / 'repo' / 'config'
+    before = config_file.read_bytes()
+    ready.config['repository']['password'] = 'wrong'
+    ready.write()
+    code, out, err = ready.run('init')
+    assert code == 1
+    assert 'wrong password' in out['error']
+    assert config_file.read_bytes() == before
+
+
+@needs_restic
+def test_backup_then_unchanged_backup_adds_almost_nothing(ready, monkeypatch):
+    calls = []
+    real_run = subprocess.run
+
+    def recording_run(cmd, **kwargs):
+        calls.append((cmd, kwargs.get('env') or {}))
+        return real_run(cmd, check=kwargs.pop('check'), **kwargs)
+
+    monkeypatch.setattr(prog.subprocess, 'run', recording_run)
+    code, out, err = ready.run('backup')
+    assert code == 0, out
+    first = out['services']['files']
+    assert first['data_added'] > 300_000
+    assert first['files_new'] == 3  # data/blob.bin, data/notes.txt, MANIFEST.json
+
+    code, out, err = ready.run('backup')
+    assert code == 0, out
+    second = out['services']['files']
+    # Retention (daily 7, weekly 4) keeps one snapshot a day: the newer of the two.
+    assert out['forget'] == [{'tags': ['selfhosted_ai', 'service:files'], 'kept': 1, 'removed': 1}]
+    assert second['data_added'] < 10_000  # only the manifest's new time and the trees
+    # Re-staged files have a new inode and ctime, so restic reads them again: deduplicated, they add nothing.
+    assert second['files_new'] == 0 and second['files_changed'] + second['files_unmodified'] == 3
+
+    # The password and the repository's keys travel in the environment, never on a command line or in the output.
+    for cmd, cmd_env in calls:
+        assert not any(PASSWORD in part for part in cmd)
+        assert cmd_env['RESTIC_PASSWORD'] == PASSWORD
+        assert cmd_env['RESTIC_CACHE_DIR'] == str(ready.tmp / 'backup' / 'cache')
+    assert [cmd[1] for cmd, dummy in calls] == ['unlock', 'backup', 'forget'] * 2
+    backup_cmd = calls[1][0]
+    staged = os.path.join(ready.config['staging_dir'], 'files')
+    assert backup_cmd[1:] == [
+        'backup',
+        staged,
+        '--tag',
+        'selfhosted_ai',
+        '--tag',
+        'service:files',
+        '--host',
+        'sandbox-main',
+        '--json',
+    ]
+    assert PASSWORD not in out and PASSWORD not in err
+
+    state = ready.state()
+    assert state['ok'] is True and state['error'] is None
+    assert state['last_success'] == state['last_run']
+    assert state['services']['files']['snapshot'] == out['services']['files']['snapshot']
+    metrics = Path(ready.config['metrics_file']).read_text()
+    assert 'selfhosted_ai_backup_last_run_ok 1\n' in metrics
+    assert (
+        'selfhosted_ai_backup_data_added_bytes{service="files"} %d\n' % state['services']['files']['data_added']
+        in metrics
+    )
+    assert 'selfhosted_ai_backup_last_success_timestamp_seconds ' in metrics
+
+    code, out, err = ready.run('snapshots')
+    assert code == 0
+    assert [s['short_id'] for s in out['snapshots']] == [second['snapshot']]
+    assert out['services']['files'] == out['snapshots'][0]
+    assert out['snapshots'][0]['paths'] == [staged]
+
+    manifest = json.loads(Path(staged, 'MANIFEST.json').read_text())
+    assert manifest['files']['data/notes.txt'] == {
+        'size': 6,
+        'sha256': hashlib.sha256(b'hello\n').hexdigest(),
+    }
+    assert (manifest['service'], manifest['method'], manifest['host']) == ('files', 'files', 'sandbox-main')
+
+
+@needs_restic
+def test_dated_snapshots_pruned_to_what_the_policy_promises(ready):
+    ready.config['retention'] = {'daily': 2}
+    other = ready.tmp / 'other'
+    other.mkdir()
+    (other / 'x').write_text('x')
+    ready.config['services'].append({'name': 'other', 'method': 'files', 'source': str(other)})
+    ready.write()
+    code, out, err = ready.run('backup', '--service', 'other', '--time', '2024-03-01 12:00:00', '--no-forget')
+    assert code == 0, out
+    for day in range(1, 6):
+        (ready.source / 'notes.txt').write_text('day %d\n' % day)
+        code, out, err = ready.run(
+            'backup', '--service', 'files', '--time', '2024-03-%02d 12:00:00' % day, '--no-forget'
+        )
+        assert code == 0, out
+    code, out, err = ready.run('snapshots')
+    assert len(out['snapshots']) == 6
+
+    code, out, err = ready.run('forget')
+    assert code == 0, out
+    code, out, err = ready.run('snapshots')
+    kept = [(s['service'], s['time'][:10]) for s in out['snapshots']]
+    # Grouped by host and tags: the one snapshot of `other` is its own group and stays.
+    assert sorted(kept) == [('files', '2024-03-04'), ('files', '2024-03-05'), ('other', '2024-03-01')]
+
+
+@needs_restic
+def test_stale_lock_of_a_killed_backup_does_not_block_the_next(ready):
+    env = dict(os.environ, RESTIC_REPOSITORY=ready.config['repository']['url'], RESTIC_PASSWORD=PASSWORD)
+    reader, writer = os.pipe()
+    killed = subprocess.Popen(
+        [RESTIC, 'backup', '--stdin', '--stdin-filename', 'slow'], stdin=reader, env=env, stderr=subprocess.DEVNULL
+    )
+    os.close(reader)
+    locks = ready.tmp / 'repo' / 'locks'
+    deadline = time.monotonic() + 30
+    while not list(locks.iterdir()):
+        assert time.monotonic() < deadline, 'restic took no lock'
+        time.sleep(0.1)
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    os.close(writer)
+    assert len(list(locks.iterdir())) == 1
+    # The lock blocks what needs the repository exclusively ...
+    blocked = ready.restic('forget', '--prune', '--keep-last', '1', check=False)
+    assert blocked.returncode != 0 and 'locked' in blocked.stderr
+    # ... the program's `restic unlock` removes it (its process is gone), so backup and prune run.
+    code, out, err = ready.run('backup')
+    assert code == 0, out
+    assert 'forget' in out
+    assert list(locks.iterdir()) == []
+
+
+@needs_restic
+def test_wrong_password_is_a_clear_failure(ready):
+    assert ready.run('backup')[0] == 0
+    first_success = ready.state()['last_success']
+    ready.config['repository']['password'] = 'not the password'
+    ready.write()
+    code, out, err = ready.run('backup')
+    assert code == 1
+    assert 'wrong password or no key found' in out['error']
+    state = ready.state()
+    assert state['ok'] is False and 'wrong password' in state['error']
+    assert state['last_success'] == first_success  # kept from before
+    assert 'selfhosted_ai_backup_last_run_ok 0\n' in Path(ready.config['metrics_file']).read_text()
+
+
+@needs_restic
+def test_one_failing_service_does_not_stop_the_others(ready):
+    ready.config['services'].insert(0, {'name': 'broken', 'method': 'files', 'source': '/nonexistent', 'fail': True})
+    ready.write()
+    code, out, err = ready.run('backup')
+    assert code == 1
+    assert out['failed'] == ['broken']
+    assert 'broken (the fake service is down)' in out['error']
+    assert out['services']['files']['snapshot']
+    state = ready.state()
+    assert state['ok'] is False and state['last_success'] is None
+    assert list(state['services']) == ['files']
+    assert 'forget' not in out  # no pruning after a failed run
+
+
+@needs_restic
+def test_stage_verifies_and_refuses_what_it_must(ready):
+    assert ready.run('backup')[0] == 0
+    target = ready.tmp / 'stage1'
+    code, out, err = ready.run('stage', '--service', 'files', '--target', str(target))
+    assert code == 0, out
+    staged = Path(out['path'])
+    assert staged == target / ready.config['staging_dir'].lstrip('/') / 'files'
+    assert (staged / 'data' / 'notes.txt').read_text() == 'hello\n'
+    assert out['verified'] is True and out['files'] == 2  # MANIFEST.json does not list itself
+    assert out['bytes'] == sum(f.stat().st_size for f in staged.rglob('*') if f.is_file() and f.name != 'MANIFEST.json')
+
+    code, out, err = ready.run('stage', '--service', 'files', '--target', str(target))
+    assert code == 2 and 'not an empty directory' in out['error']
+
+    code, out, err = ready.run(
+        'stage', '--service', 'files', '--snapshot', 'deadbeef', '--target', str(ready.tmp / 's2')
+    )
+    assert code == 1 and 'deadbeef is not a snapshot of service files' in out['error']
+
+
+@needs_restic
+def test_stage_refuses_a_snapshot_of_another_service(ready):
+    other = ready.tmp / 'other'
+    other.mkdir()
+    (other / 'x').write_text('x')
+    ready.config['services'].append({'name': 'other', 'method': 'files', 'source': str(other)})
+    ready.write()
+    code, out, err = ready.run('backup')
+    assert code == 0, out
+    other_id = out['services']['other']['snapshot']
+    code, out, err = ready.run('stage', '--service', 'files', '--snapshot', other_id, '--target', str(ready.tmp / 's'))
+    assert code == 1 and 'is not a snapshot of service files' in out['error']
+
+
+@needs_restic
+def test_a_byte_changed_after_the_manifest_fails_stage(ready, monkeypatch):
+    real_write_manifest = prog.write_manifest
+
+    def tampering(config, service, directory, metadata):
+        manifest = real_write_manifest(config, service, directory, metadata)
+        path = Path(directory, 'data', 'blob.bin')
+        data = bytearray(path.read_bytes())
+        data[1000] ^= 0x01
+        path.write_bytes(bytes(data))
+        return manifest
+
+    monkeypatch.setattr(prog, 'write_manifest', tampering)
+    assert ready.run('backup')[0] == 0
+    code, out, err = ready.run('stage', '--service', 'files', '--target', str(ready.tmp / 'st'))
+    assert code == 1
+    assert 'data/blob.bin differs from its recorded size/sha256' in out['error']
+
+
+@needs_restic
+def test_restore_refuses_a_staged_copy_changed_after_stage(ready, monkeypatch):
+    assert ready.run('backup')[0] == 0
+    code, out, err = ready.run('stage', '--service', 'files', '--target', str(ready.tmp / 'st'))
+    assert code == 0
+    staged = Path(out['path'])
+    (staged / 'data' / 'extra').write_text('slipped in')
+    code, out, err = ready.run('restore', '--service', 'files', '--staged', str(staged))
+    assert code == 1  # FilesHook.restore would raise AssertionError, also exit 1: check the message
+    assert 'data/extra is not in the manifest' in out['error']
+    (staged / 'data' / 'extra').unlink()
+    (staged / 'data' / 'notes.txt').write_text('hellO\n')
+    code, out, err = ready.run('restore', '--service', 'files', '--staged', str(staged))
+    assert code == 1 and 'data/notes.txt differs' in out['error']
+
+
+@needs_restic
+def test_check_records_its_result(ready):
+    assert ready.run('backup')[0] == 0
+    code, out, err = ready.run('check', '--read-data-subset', '100%')
+    assert code == 0, out
+    state = ready.state()
+    assert state['check_ok'] is True and state['last_check']
+    pack = next(p for p in (ready.tmp / 'repo' / 'data').rglob('*') if p.is_file())
+    pack.chmod(0o600)
+    with open(pack, 'r+b') as handle:
+        handle.seek(10)
+        byte = handle.read(1)
+        handle.seek(10)
+        handle.write(bytes([byte[0] ^ 0xFF]))
+    code, out, err = ready.run('check', '--read-data-subset', '100%')
+    assert code == 1 and 'restic check failed' in out['error']
+    assert ready.state()['check_ok'] is False
+
+
+# --- Fakes: Docker --------------------------------------------------------------------------------------
+
+
+class FakeExecAPI:
+    """The low-level exec calls of docker.APIClient. `handler(cmd, user)` returns (stdout, stderr, exit code)."""
+
+    def __init__(self, events, handler):
+        self.events = events
+        self.handler = handler
+        self.execs = {}
+
+    def exec_create(self, container_id, cmd, stdout=True, stderr=True, user='', environment=None):
+        exec_id = 'exec%d' % len(self.execs)
+        self.execs[exec_id] = {'cmd': list(cmd), 'user': user, 'container': container_id}
+        return {'Id': exec_id}
+
+    def exec_start(self, exec_id, stream=False, demux=False):
+        entry = self.execs[exec_id]
+        self.events.append(('exec', entry['container'], entry['user'], entry['cmd']))
+        stdout, stderr, code = self.handler(entry['cmd'], entry['user'])
+        entry['code'] = code
+        for start in range(0, len(stdout), 7):  # several chunks: the hook must stream, not take one
+            yield stdout[start : start + 7], None
+        if stderr:
+            yield None, stderr
+
+    def exec_inspect(self, exec_id):
+        return {'ExitCode': self.execs[exec_id]['code']}
+
+
+class FakeContainer:
+    def __init__(self, name, events, mounts=()):
+        self.name = name
+        self.id = 'id-' + name
+        self.events = events
+        self.attrs = {'Mounts': list(mounts)}
+        self.archives = []
+
+    def pause(self):
+        self.events.append(('pause', self.name))
+
+    def unpause(self):
+        self.events.append(('unpause', self.name))
+
+    def stop(self):
+        self.events.append(('stop', self.name))
+
+    def start(self):
+        self.events.append(('start', self.name))
+
+    def put_archive(self, path, data):
+        raw = data.read()
+        with tarfile.open(fileobj=io.BytesIO(raw)) as tar:
+            members = {m.name: (m.uid, m.gid, tar.extractfile(m).read() if m.isfile() else None) for m in tar}
+        self.archives.append((path, members))
+        self.events.append(('put_archive', self.name, path))
+        return True
+
+
+class FakeVolume:
+    def __init__(self, mountpoint):
+        self.attrs = {'Mountpoint': mountpoint}
+
+
+class FakeDocker:
+    def __init__(self, handler=None):
+        self.events = []
+        self.api = FakeExecAPI(self.events, handler or (lambda cmd, user: (b'', b'', 0)))
+        self.by_name = {}
+        self.volume_paths = {}
+        self.run_errors = []  # raised by containers.run, first first
+        self.runs = []
+        docker = self
+
+        class Containers:
+            def get(self, name):
+                if name not in docker.by_name:
+                    raise LookupError('No such container: %s' % name)
+                return docker.by_name[name]
+
+            def run(self, image, command, volumes=None, remove=False):
+                docker.runs.append({'image': image, 'command': command, 'volumes': volumes, 'remove': remove})
+                docker.events.append(('run', image, command))
+                if docker.run_errors:
+                    raise docker.run_errors.pop(0)
+                return b''
+
+        class Volumes:
+            def get(self, name):
+                return FakeVolume(docker.volume_paths[name])
+
+        self.containers = Containers()
+        self.volumes = Volumes()
+
+    def add(self, name, mounts=()):
+        self.by_name[name] = FakeContainer(name, self.events, mounts)
+        return self.by_name[name]
+
+    def execs(self):
+        return [event[3] for event in self.events if event[0] == 'exec']
+
+
+def make_hook(method, **service):
+    config = {'host': 'h', 'staging_dir': '/nonexistent/staging'}
+    service = dict(service, name=service.get('name', method), method=method)
+    return prog.HOOKS[method](config, service)
+
+
+# --- postgres -------------------------------------------------------------------------------------------
+
+SEP = '\x1f'
+PSQL = ['psql', '-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1', '-U', 'postgres', '-d', 'template1']
+
+
+class FakePostgres:
+    """Answers the commands the postgres hook runs; `fail` maps a command's first words to an exit code."""
+
+    def __init__(self, databases):
+        self.databases = databases
+        self.fail = {}
+
+    def __call__(self, cmd, user):
+        for prefix, code in self.fail.items():
+            if ' '.join(cmd).startswith(prefix):
+                return b'', b'ERROR: simulated failure\n', code
+        if cmd == ['id', '-u', 'postgres']:
+            return b'999\n', b'', 0
+        if cmd == ['id', '-g', 'postgres']:
+            return b'998\n', b'', 0
+        if cmd[0] == 'pg_dumpall':
+            return b'CREATE ROLE app;\nALTER ROLE app WITH LOGIN;\n', b'', 0
+        if cmd[0] == 'pg_dump':
+            return ('PGDMP dump of %s ' % cmd[-1]).encode() * 5, b'', 0
+        if cmd[0] == 'psql' and 'SELECT datname' in cmd[-1]:
+            return ''.join('%s%s%s\n' % (db, SEP, owner) for db, owner in self.databases).encode(), b'', 0
+        return b'', b'', 0
+
+
+def test_postgres_dump_runs_exactly_these_commands(tmp_path, monkeypatch):
+    pg = FakePostgres([('app', 'app_owner'), ('old__before_restore_20240101T000000Z', 'x'), ('postgres', 'postgres')])
+    docker = FakeDocker(pg)
+    docker.add('postgres')
+    monkeypatch.setattr(prog, 'docker_client', lambda: docker)
+    meta = make_hook('postgres', container='postgres').dump(str(tmp_path))
+    assert docker.execs() == [
+        ['pg_dumpall', '--globals-only', '-U', 'postgres'],
+        PSQL
+        + [
+            '-F',
+            SEP,
+            '-c',
+            'SELECT datname, pg_get_userbyid(datdba) FROM pg_database WHERE NOT datistemplate ORDER BY 1',
+        ],
+        ['pg_dump', '-Fc', '-U', 'postgres', '-d', 'app'],
+        ['pg_dump', '-Fc', '-U', 'postgres', '-d', 'postgres'],
+    ]
+    assert {event[2] for event in docker.events} == {'postgres'}  # every exec as the postgres OS user
+    assert (tmp_path / 'app.dump').read_bytes() == b'PGDMP dump of app ' * 5
+    assert (tmp_path / 'globals.sql').read_text().startswith('CREATE ROLE app;')
+    assert meta == {
+        'databases': [
+            {'name': 'app', 'owner': 'app_owner', 'file': 'app.dump'},
+            {'name': 'postgres', 'owner': 'postgres', 'file': 'postgres.dump'},
+        ],
+        'skipped': ['old__before_restore_20240101T000000Z'],
+    }
+
+
+def test_postgres_dump_fails_on_a_failed_pg_dump(tmp_path, monkeypatch):
+    pg = FakePostgres([('app', 'app_owner')])
+    pg.fail['pg_dump -Fc'] = 1
+    docker = FakeDocker(pg)
+    docker.add('postgres')
+    monkeypatch.setattr(prog, 'docker_client', lambda: docker)
+    with pytest.raises(prog.BackupError, match=r'pg_dump failed in container postgres \(exit 1\): ERROR: simulated'):
+        make_hook('postgres', container='postgres').dump(str(tmp_path))
+
+
+def staged_postgres(tmp_path, databases):
+    staged = tmp_path / 'staged'
+    staged.mkdir()
+    (staged / 'globals.sql').write_text('CREATE ROLE app;\n')
+    for name, dummy in databases:
+        (staged / ('%s.dump' % name)).write_bytes(b'PGDMP' + name.encode())
+    meta = {'databases': [{'name': n, 'owner': o, 'file': '%s.dump' % n} for n, o in databases], 'skipped': []}
+    service = {'name': 'postgres', 'method': 'postgres', 'container': 'postgres'}
+    manifest = prog.write_manifest({'host': 'h'}, service, str(staged), meta)
+    return staged, manifest
+
+
+def test_postgres_restore_swaps_after_a_successful_pg_restore(tmp_path, monkeypatch):
+    pg = FakePostgres([('app', 'app_owner'), ('postgres', 'postgres')])  # `fresh` is not live yet
+    docker = FakeDocker(pg)
+    container = docker.add('postgres')
+    monkeypatch.setattr(prog, 'docker_client', lambda: docker)
+    monkeypatch.setattr(prog, 'stamp', lambda: '20260105T031000Z')
+    staged, manifest = staged_postgres(tmp_path, [('app', 'app_owner'), ('fresh', 'fresh_owner')])
+    result = make_hook('postgres', container='postgres').restore(str(staged), manifest)
+
+    assert result['databases'] == ['app', 'fresh']
+    assert result['kept'] == {'app': 'app__before_restore_20260105T031000Z'}
+    execs = docker.execs()
+    assert execs[:2] == [['id', '-u', 'postgres'], ['id', '-g', 'postgres']]
+    assert execs[2:] == [
+        ['psql', '-X', '-q', '-U', 'postgres', '-d', 'template1', '-f', '/tmp/selfhosted_ai_restore/globals.sql'],
+        PSQL
+        + [
+            '-F',
+            SEP,
+            '-c',
+            'SELECT datname, pg_get_userbyid(datdba) FROM pg_database WHERE NOT datistemplate ORDER BY 1',
+        ],
+        PSQL + ['-c', 'DROP DATABASE IF EXISTS "app__restoring"'],
+        PSQL + ['-c', 'CREATE DATABASE "app__restoring" OWNER "app_owner" TEMPLATE template0'],
+        [
+            'pg_restore',
+            '--exit-on-error',
+            '-U',
+            'postgres',
+            '-d',
+            'app__restoring',
+            '/tmp/selfhosted_ai_restore/app.dump',
+        ],
+        PSQL + ['-c', 'ALTER DATABASE "app" WITH ALLOW_CONNECTIONS false'],
+        PSQL
+        + [
+            '-c',
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = 'app' AND pid <> pg_backend_pid()",
+        ],
+        PSQL
+        + [
+            '-c',
+            'BEGIN; ALTER DATABASE "app" RENAME TO "app__before_restore_20260105T031000Z"; '
+            'ALTER DATABASE "app__restoring" RENAME TO "app"; COMMIT;',
+        ],
+        PSQL + ['-c', 'DROP DATABASE IF EXISTS "fresh__restoring"'],
+        PSQL + ['-c', 'CREATE DATABASE "fresh__restoring" OWNER "fresh_owner" TEMPLATE template0'],
+        [
+            'pg_restore',
+            '--exit-on-error',
+            '-U',
+            'postgres',
+            '-d',
+            'fresh__restoring',
+            '/tmp/selfhosted_ai_restore/fresh.dump',
+        ],
+        PSQL + ['-c', 'ALTER DATABASE "fresh__restoring" RENAME TO "fresh"'],
+        ['rm', '-rf', '/tmp/selfhosted_ai_restore'],
+    ]
+    path, members = container.archives[0]
+    assert path == '/tmp'
+    assert members['selfhosted_ai_restore/app.dump'] == (999, 998, b'PGDMPapp')
+    assert members['selfhosted_ai_restore'][:2] == (999, 998)
+
+
+def test_postgres_restore_leaves_the_live_database_when_pg_restore_fails(tmp_path, monkeypatch):
+    pg = FakePostgres([('app', 'app_owner')])
+    pg.fail['pg_restore --exit-on-error'] = 1
+    docker = FakeDocker(pg)
+    docker.add('postgres')
+    monkeypatch.setattr(prog, 'docker_client', lambda: docker)
+    staged, manifest = staged_postgres(tmp_path, [('app', 'app_owner')])
+    with pytest.raises(prog.BackupError) as failed:
+        make_hook('postgres', container='postgres').restore(str(staged), manifest)
+    assert 'the live database app is as it was, app__restoring was dropped' in str(failed.value)
+    sql = [cmd[-1] for cmd in docker.execs() if cmd[0] == 'psql']
+    assert not any('"app" ' in statement or statement.endswith('"app"') for statement in sql)
+    assert sql[-1] == 'DROP DATABASE IF EXISTS "app__restoring"'
+    assert docker.execs()[-1] == ['rm', '-rf', '/tmp/selfhosted_ai_restore']
+
+
+def test_postgres_restore_is_refused_when_pg_restore_list_fails(tmp_path, monkeypatch, capsys):
+    pg = FakePostgres([('app', 'app_owner')])
+    pg.fail['pg_restore --list'] = 1
+    docker = FakeDocker(pg)
+    docker.add('postgres')
+    monkeypatch.setattr(prog, 'docker_client', lambda: docker)
+    staged, manifest = staged_postgres(tmp_path, [('app', 'app_owner')])
+    config = {
+        'host': 'h',
+        'staging_dir': str(tmp_path / 'staging'),
+        'state_file': str(tmp_path / 'state.json'),
+        'repository': {'url': str(tmp_path / 'repo'), 'password': 'p'},
+        'retention': {'daily': 1},
+        'services': [{'name': 'postgres', 'method': 'postgres', 'container': 'postgres'}],
+    }
+    (tmp_path / 'config.json').write_text(json.dumps(config))
+    code = prog.main(
+        ['--config', str(tmp_path / 'config.json'), 'restore', '--service', 'postgres', '--staged', str(staged)]
+    )
+    out = json.loads(capsys.readouterr().out)
+    assert code == 1
+    assert 'pg_restore --list app.dump failed' in out['error']
+    assert ['pg_restore', '--list', '/tmp/selfhosted_ai_restore/app.dump'] in docker.execs()
+    assert not any(cmd[0] == 'pg_restore' and '--exit-on-error' in cmd for cmd in docker.execs())
+    assert not any('CREATE DATABASE' in cmd[-1] or 'RENAME' in cmd[-1] for cmd in docker.execs())
+
+
+def test_postgres_restore_refuses_names_that_would_be_truncated(tmp_path, monkeypatch):
+    docker = FakeDocker(FakePostgres([]))
+    docker.add('postgres')
+    monkeypatch.setattr(prog, 'docker_client', lambda: docker)
+    long_name = 'd' * 40
+    staged, manifest = staged_postgres(tmp_path, [(long_name, 'o')])
+    with pytest.raises(prog.BackupError, match='63 bytes; nothing was changed'):
+        make_hook('postgres', container='postgres').restore(str(staged), manifest)
+    assert docker.events == []
+
+
+# --- valkey ---------------------------------------------------------------------------------------------
+
+
+class FakeRedisModule:
+    """redis-py's Redis.from_url, with LASTSAVE that moves on a while after BGSAVE."""
+
+    class ResponseError(Exception):
+        pass
+
+    def __init__(self, bgsave_error=None):
+        self.calls = []
+        self.saved_at = int(time.time()) - 100
+        self.bgsave_error = bgsave_error
+        self.pending = 0
+        module = self
+
+        class Redis:
+            @classmethod
+            def from_url(cls, url, username=None, password=None, socket_timeout=None):
+                module.calls.append(('from_url', url, username, password))
+                return cls()
+
+            def lastsave(self):
+                module.calls.append(('lastsave',))
+                if module.pending:
+                    module.pending -= 1
+                    if not module.pending:
+                        module.saved_at = int(time.time())
+                return datetime.datetime.fromtimestamp(module.saved_at)
+
+            def bgsave(self):
+                module.calls.append(('bgsave',))
+                module.pending = 3
+                if module.bgsave_error:
+                    raise module.ResponseError(module.bgsave_error)
+
+            def info(self, section):
+                return {'rdb_last_bgsave_status': 'ok'}
+
+            def config_get(self, name):
+                return {'dir': {'dir': '/data'}, 'dbfilename': {'dbfilename': 'dump.rdb'}}.get(name, {})
+
+        self.Redis = Redis
+
+
+@pytest.fixture
+def valkey_env(tmp_path, monkeypatch):
+    data = tmp_path / 'volumes' / 'valkey_data' / '_data'
+    data.mkdir(parents=True)
+    (data / 'dump.rdb').write_bytes(b'REDIS0011 old data')
+    (data / 'appendonlydir').mkdir()
+    (data / 'appendonlydir' / 'appendonly.aof.1.base.rdb').write_bytes(b'old aof')
+    acl = tmp_path / 'etc' / 'users.acl'
+    acl.parent.mkdir()
+    acl.write_text('user admin on #old ~* +@all\n')
+    docker = FakeDocker()
+    docker.add('valkey', mounts=[{'Type': 'volume', 'Source': str(data), 'Destination': '/data'}])
+    monkeypatch.setattr(prog, 'docker_client', lambda: docker)
+    monkeypatch.setattr(prog.time, 'sleep', lambda seconds: None)
+    service = {
+        'container': 'valkey',
+        'url': 'redis://127.0.0.1:6379',
+        'user': 'admin',
+        'password': 's3cret',
+        'acl_file': str(acl),
+    }
+    return docker, data, acl, service
+
+
+@pytest.mark.parametrize('bgsave_error', [None, 'Background save already in progress'])
+def test_valkey_dump_waits_for_the_new_save(valkey_env, tmp_path, monkeypatch, bgsave_error):
+    docker, data, acl, service = valkey_env
+    fake = FakeRedisModule(bgsave_error)
+    monkeypatch.setitem(sys.modules, 'redis', fake)
+    target = tmp_path / 'target'
+    target.mkdir()
+    meta = make_hook('valkey', **service).dump(str(target))
+    assert fake.calls[0] == ('from_url', 'redis://127.0.0.1:6379', 'admin', 's3cret')
+    bgsave_at = fake.calls.index(('bgsave',))
+    assert fake.calls[bgsave_at + 1 :].count(('lastsave',)) >= 3  # polled until LASTSAVE changed
+    assert (target / 'dump.rdb').read_bytes() == b'REDIS0011 old data'
+    assert (target / 'users.acl').read_text() == acl.read_text()
+    assert (meta['dir'], meta['dbfilename'], meta['appenddirname']) == ('/data', 'dump.rdb', 'appendonlydir')
+
+
+def test_valkey_dump_times_out(valkey_env, tmp_path, monkeypatch):
+    docker, data, acl, service = valkey_env
+    fake = FakeRedisModule()
+    fake.Redis.bgsave = lambda self: fake.calls.append(('bgsave',))  # a save that never finishes
+    monkeypatch.setitem(sys.modules, 'redis', fake)
+    clock = iter(range(0, 10_000, 50))
+    monkeypatch.setattr(prog.time, 'monotonic', lambda: next(clock))
+    with pytest.raises(prog.BackupError, match='BGSAVE did not finish within 120 s'):
+        make_hook('valkey', timeout=120, **service).dump(str(tmp_path))
+
+
+def valkey_staged(tmp_path, rdb=b'REDIS0011 new data'):
+    staged = tmp_path / 'staged'
+    staged.mkdir()
+    (staged / 'dump.rdb').write_bytes(rdb)
+    (staged / 'users.acl').write_text('user admin on #new ~* +@all\n')
+    meta = {'dir': '/data', 'dbfilename': 'dump.rdb', 'appenddirname': 'appendonlydir', 'lastsave': 'x'}
+    return staged, prog.write_manifest({'host': 'h'}, {'name': 'valkey', 'method': 'valkey'}, str(staged), meta)
+
+
+def test_valkey_restore_keeps_the_live_data_and_starts_again(valkey_env, tmp_path, monkeypatch):
+    docker, data, acl, service = valkey_env
+    monkeypatch.setattr(prog, 'stamp', lambda: '20260105T031000Z')
+    staged, manifest = valkey_staged(tmp_path)
+    seen_while_stopped = []
+    container = docker.by_name['valkey']
+    container.start = lambda: (
+        seen_while_stopped.append(sorted(os.listdir(data))),
+        docker.events.append(('start', 'valkey')),
+    )
+    hook = make_hook('valkey', **service)
+    hook.verify(str(staged), manifest)
+    result = hook.restore(str(staged), manifest)
+    assert docker.events == [('stop', 'valkey'), ('start', 'valkey')]
+    # When the container started, the new RDB was there and no AOF dir (Valkey loads the RDB, rewrites the AOF).
+    assert seen_while_stopped == [
+        ['appendonlydir.before_restore_20260105T031000Z', 'dump.rdb', 'dump.rdb.before_restore_20260105T031000Z']
+    ]
+    assert (data / 'dump.rdb').read_bytes() == b'REDIS0011 new data'
+    assert (data / 'dump.rdb.before_restore_20260105T031000Z').read_bytes() == b'REDIS0011 old data'
+    assert (
+        data / 'appendonlydir.before_restore_20260105T031000Z' / 'appendonly.aof.1.base.rdb'
+    ).read_bytes() == b'old aof'
+    assert acl.read_text() == 'user admin on #new ~* +@all\n'
+    assert Path(str(acl) + '.before_restore_20260105T031000Z').read_text() == 'user admin on #old ~* +@all\n'
+    assert str(acl) + '.before_restore_20260105T031000Z' in result['kept']
+
+
+def test_valkey_verify_rejects_a_file_that_is_no_rdb(valkey_env, tmp_path):
+    docker, data, acl, service = valkey_env
+    staged, manifest = valkey_staged(tmp_path, rdb=b'<html>not an rdb')
+    with pytest.raises(prog.BackupError, match='RDB magic'):
+        make_hook('valkey', **service).verify(str(staged), manifest)
+    assert docker.events == []
+
+
+def test_valkey_restore_puts_the_live_files_back_when_the_copy_fails(valkey_env, tmp_path, monkeypatch):
+    docker, data, acl, service = valkey_env
+    staged, manifest = valkey_staged(tmp_path)
+    real_copyfile = shutil.copyfile
+
+    def failing_copyfile(src, dst, **kwargs):
+        if str(dst).endswith('users.acl.restoring'):
+            raise OSError(28, 'No space left on device')
+        return real_copyfile(src, dst, **kwargs)
+
+    monkeypatch.setattr(prog.shutil, 'copyfile', failing_copyfile)
+    with pytest.raises(prog.BackupError, match='the live files were put back'):
+        make_hook('valkey', **service).restore(str(staged), manifest)
+    assert sorted(os.listdir(data)) == ['appendonlydir', 'dump.rdb']
+    assert (data / 'dump.rdb').read_bytes() == b'REDIS0011 old data'
+    assert acl.read_text() == 'user admin on #old ~* +@all\n'
+    assert docker.events[-1] == ('start', 'valkey')
+
+
+# --- s3 -------------------------------------------------------------------------------------------------
+
+
+class FakeS3:
+    """The boto3 S3 client calls the s3 hook makes, on an in-memory store {bucket: {key: (bytes, type)}}."""
+
+    def __init__(self, store):
+        self.store = store
+        self.calls = []
+        fake = self
+
+        class Paginator:
+            def paginate(self, Bucket):
+                keys = sorted(fake.store[Bucket])
+                for start in range(0, max(len(keys), 1), 2):  # two per page: pagination must be followed
+                    yield {
+                        'Contents': [
+                            {
+                                'Key': k,
+                                'Size': len(fake.store[Bucket][k][0]),
+                                'ETag': '"%s"' % hashlib.md5(fake.store[Bucket][k][0]).hexdigest(),
+                            }
+                            for k in keys[start : start + 2]
+                        ]
+                    }
+
+        self.paginator = Paginator()
+
+    def list_buckets(self):
+        return {'Buckets': [{'Name': name} for name in self.store]}
+
+    def get_paginator(self, name):
+        assert name == 'list_objects_v2'
+        return self.paginator
+
+    def get_object(self, Bucket, Key):
+        self.calls.append(('get_object', Bucket, Key))
+        data, content_type = self.store[Bucket][Key]
+        return {'Body': io.BytesIO(data), 'ContentType': content_type}
+
+    def create_bucket(self, Bucket):
+        self.calls.append(('create_bucket', Bucket))
+        self.store[Bucket] = {}
+
+    def put_object(self, Bucket, Key, Body, ContentType=None):
+        self.calls.append(('put_object', Bucket, Key))
+        self.store[Bucket][Key] = (Body if isinstance(Body, bytes) else Body.read(), ContentType)
+
+
+def s3_hook(monkeypatch, fake, **extra):
+    hook = make_hook('s3', endpoint='http://127.0.0.1:8333', access_key='a', secret_key='s', **extra)
+    monkeypatch.setattr(hook, '_s3', lambda: fake)
+    return hook
+
+
+def s3_backup(hook, target):
+    meta = hook.dump(str(target))
+    return prog.write_manifest({'host': 'h'}, {'name': 's3', 'method': 's3'}, str(target), meta)
+
+
+def test_s3_dump_downloads_only_what_changed(tmp_path, monkeypatch):
+    store = {
+        'docs': {'a.txt': (b'alpha', 'text/plain'), 'dir/b.bin': (b'beta', 'binary/octet-stream'), 'dir/': (b'', 'x')},
+        'media': {'c.png': (b'gamma', 'image/png')},
+        'scratch': {'tmp': (b'skip me', 'text/plain')},
+    }
+    fake = FakeS3(store)
+    hook = s3_hook(monkeypatch, fake, exclude_buckets=['scratch'])
+    target = tmp_path / 'object_store'
+    target.mkdir()
+    manifest = s3_backup(hook, target)
+    assert (target / 'objects' / 'docs' / 'dir' / 'b.bin').read_bytes() == b'beta'
+    assert not (target / 'objects' / 'scratch').exists()
+    meta = manifest['metadata']
+    assert meta['buckets'] == ['docs', 'media']
+    assert meta['objects']['media/c.png']['sha256'] == hashlib.sha256(b'gamma').hexdigest()
+    assert meta['markers'] == [{'bucket': 'docs', 'key': 'dir/'}]
+    assert len([c for c in fake.calls if c[0] == 'get_object']) == 3
+    hook.verify(str(target), manifest)
+
+    # Second run: one object changed, one deleted, the rest unchanged.
+    fake.calls.clear()
+    store['docs']['a.txt'] = (b'ALPHA2', 'text/plain')
+    del store['media']['c.png']
+    manifest = s3_backup(hook, target)
+    assert [c for c in fake.calls if c[0] == 'get_object'] == [('get_object', 'docs', 'a.txt')]
+    assert manifest['metadata']['reused'] == 1
+    assert not (target / 'objects' / 'media').exists()
+    assert (target / 'objects' / 'docs' / 'a.txt').read_bytes() == b'ALPHA2'
+    assert sorted(manifest['files']) == ['objects/docs/a.txt', 'objects/docs/dir/b.bin']
+
+
+@pytest.mark.parametrize('key', ['../../etc/cron.d/evil', '/abs/path', 'a/../../b', 'a//b'])
+def test_s3_keys_that_would_leave_the_staging_dir_are_refused(tmp_path, monkeypatch, key):
+    fake = FakeS3({'docs': {key: (b'payload', 'text/plain'), 'fine.txt': (b'ok', 'text/plain')}})
+    target = tmp_path / 'stage' / 'object_store'
+    target.mkdir(parents=True)
+    with pytest.raises(prog.BackupError) as refused:
+        s3_hook(monkeypatch, fake).dump(str(target))
+    assert repr('docs/%s' % key) in str(refused.value)
+    assert fake.calls == []  # refused before any download
+    written = [p for p in tmp_path.rglob('*') if p.is_file()]
+    assert written == []
+
+
+def test_s3_verify_and_restore(tmp_path, monkeypatch):
+    store = {
+        'docs': {'a.txt': (b'alpha', 'text/plain'), 'dir/': (b'', 'x')},
+        'media': {'c.png': (b'gamma', 'image/png')},
+    }
+    fake = FakeS3(store)
+    target = tmp_path / 'object_store'
+    target.mkdir()
+    manifest = s3_backup(s3_hook(monkeypatch, fake), target)
+
+    live = FakeS3({'docs': {'a.txt': (b'changed', 'text/plain'), 'new.txt': (b'newer', 'text/plain')}})
+    hook = s3_hook(monkeypatch, live)
+    result = hook.restore(str(target), manifest)
+    assert result['buckets_created'] == ['media']
+    assert result['objects_uploaded'] == 2
+    assert 'not in the snapshot were kept' in result['kept']
+    assert live.store['docs']['a.txt'] == (b'alpha', 'text/plain')
+    assert live.store['docs']['new.txt'] == (b'newer', 'text/plain')
+    assert live.store['docs']['dir/'] == (b'', None)
+    assert live.store['media']['c.png'] == (b'gamma', 'image/png')
+
+    (target / 'objects' / 'docs' / 'a.txt').write_bytes(b'alphA')
+    with pytest.raises(prog.BackupError, match='object docs/a.txt is missing or differs'):
+        hook.verify(str(target), manifest)
+
+
+# --- volume ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def volume_env(tmp_path, monkeypatch):
+    vol = tmp_path / 'volumes' / 'openbao_data'
+    data = vol / '_data'
+    (data / 'core').mkdir(parents=True)
+    (data / 'core' / 'keyring').write_bytes(b'old keyring')
+    os.symlink('core/keyring', data / 'link')
+    os.chmod(data / 'core', 0o750)
+    docker = FakeDocker()
+    docker.add('openbao')
+    docker.volume_paths['openbao_data'] = str(data)
+    monkeypatch.setattr(prog, 'docker_client', lambda: docker)
+    return docker, vol, data
+
+
+def test_volume_dump_pauses_and_copies_with_metadata(volume_env, tmp_path):
+    docker, vol, data = volume_env
+    target = tmp_path / 'target'
+    target.mkdir()
+    copied_while_paused = []
+    real_copy = prog.copy_tree_with_owners
+
+    def watching_copy(src, dst):
+        copied_while_paused.append(docker.events[-1])
+        real_copy(src, dst)
+
+    prog_copy = pytest.MonkeyPatch()
+    prog_copy.setattr(prog, 'copy_tree_with_owners', watching_copy)
+    try:
+        meta = make_hook('volume', container='openbao', volumes=['openbao_data']).dump(str(target))
+    finally:
+        prog_copy.undo()
+    assert docker.events == [('pause', 'openbao'), ('unpause', 'openbao')]
+    assert copied_while_paused == [('pause', 'openbao')]
+    staged = target / 'volumes' / 'openbao_data'
+    assert (staged / 'core' / 'keyring').read_bytes() == b'old keyring'
+    assert os.readlink(staged / 'link') == 'core/keyring'
+    assert (staged / 'core').stat().st_mode & 0o777 == 0o750
+    assert meta == {'volumes': ['openbao_data']}
+
+
+def test_volume_dump_unpauses_when_the_copy_fails(volume_env, tmp_path, monkeypatch):
+    docker, vol, data = volume_env
+
+    def failing_copy(src, dst):
+        raise OSError(28, 'No space left on device')
+
+    monkeypatch.setattr(prog, 'copy_tree_with_owners', failing_copy)
+    with pytest.raises(OSError):
+        make_hook('volume', container='openbao', volumes=['openbao_data']).dump(str(tmp_path))
+    assert docker.events == [('pause', 'openbao'), ('unpause', 'openbao')]
+
+
+def volume_staged(tmp_path):
+    staged = tmp_path / 'staged'
+    (staged / 'volumes' / 'openbao_data' / 'core').mkdir(parents=True)
+    (staged / 'volumes' / 'openbao_data' / 'core' / 'keyring').write_bytes(b'new keyring')
+    meta = {'volumes': ['openbao_data']}
+    return staged, prog.write_manifest({'host': 'h'}, {'name': 'openbao', 'method': 'volume'}, str(staged), meta)
+
+
+def test_volume_restore_keeps_the_old_data_beside_data(volume_env, tmp_path, monkeypatch):
+    docker, vol, data = volume_env
+    monkeypatch.setattr(prog, 'stamp', lambda: '20260105T031000Z')
+    staged, manifest = volume_staged(tmp_path)
+    container = docker.by_name['openbao']
+    at_start = []
+    container.start = lambda: (
+        at_start.append((data / 'core' / 'keyring').read_bytes()),
+        docker.events.append(('start', 'openbao')),
+    )
+    result = make_hook('volume', container='openbao', volumes=['openbao_data']).restore(str(staged), manifest)
+    keep = vol / 'before_restore_20260105T031000Z'
+    assert result['kept'] == {'openbao_data': str(keep)}
+    assert docker.events == [('stop', 'openbao'), ('start', 'openbao')]
+    assert at_start == [b'new keyring']
+    assert (keep / 'core' / 'keyring').read_bytes() == b'old keyring'
+    assert os.readlink(keep / 'link') == 'core/keyring'
+    assert sorted(os.listdir(data)) == ['core']
+
+
+def test_volume_restore_puts_the_data_back_when_the_copy_fails(volume_env, tmp_path, monkeypatch):
+    docker, vol, data = volume_env
+    staged, manifest = volume_staged(tmp_path)
+    real_copy = prog.copy_tree_with_owners
+
+    def half_copy(src, dst):
+        real_copy(src, dst)
+        raise OSError(28, 'No space left on device')
+
+    monkeypatch.setattr(prog, 'copy_tree_with_owners', half_copy)
+    with pytest.raises(prog.BackupError, match='its live data was put back'):
+        make_hook('volume', container='openbao', volumes=['openbao_data']).restore(str(staged), manifest)
+    assert (data / 'core' / 'keyring').read_bytes() == b'old keyring'
+    assert sorted(os.listdir(vol)) == ['_data']
+    assert docker.events == [('stop', 'openbao'), ('start', 'openbao')]
+
+
+# --- qdrant (a fake server answering the documented snapshot API) ---------------------------------------
+
+
+def snapshot_tar(name):
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode='w') as tar:
+        body = ('segments of %s' % name).encode()
+        info = tarfile.TarInfo('config.json')
+        info.size = len(body)
+        tar.addfile(info, io.BytesIO(body))
+    return raw.getvalue()
+
+
+class FakeQdrant:
+    def __init__(self):
+        self.requests = []
+        self.collections = ['docs', 'memory']
+        self.snapshots = {}
+        self.url = None
+
+
+def qdrant_handler(state):
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = 'HTTP/1.1'
+
+        def log_message(self, *args):
+            pass
+
+        def _send(self, status, payload=None, raw=None):
+            data = raw if raw is not None else json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header('Content-Type', 'application/octet-stream' if raw is not None else 'application/json')
+            self.send_header('Content-Length', str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def _handle(self):
+            length = int(self.headers.get('Content-Length') or 0)
+            body = self.rfile.read(length) if length else b''
+            state.requests.append((self.command, self.path, self.headers.get('api-key'), body))
+            if self.headers.get('api-key') != 'qd-key':
+                return self._send(401, {'status': {'error': 'Invalid api-key'}})
+            parts = self.path.split('?')[0].strip('/').split('/')
+            if self.command == 'GET' and parts == ['collections']:
+                return self._send(
+                    200, {'result': {'collections': [{'name': c} for c in state.collections]}, 'status': 'ok'}
+                )
+            if self.command == 'POST' and len(parts) == 3 and parts[2] == 'snapshots':
+                name = '%s-1234.snapshot' % parts[1]
+                state.snapshots[(parts[1], name)] = snapshot_tar(parts[1])
+                return self._send(200, {'result': {'name': name, 'size': 10}, 'status': 'ok'})
+            if len(parts) == 4 and parts[2] == 'snapshots' and parts[3] != 'upload':
+                if self.command == 'GET':
+                    return self._send(200, raw=state.snapshots[(parts[1], parts[3])])
+                if self.command == 'DELETE':
+                    del state.snapshots[(parts[1], parts[3])]
+                    return self._send(200, {'result': True, 'status': 'ok'})
+            if self.command == 'POST' and parts[2:] == ['snapshots', 'upload']:
+                return self._send(200, {'result': True, 'status': 'ok'})
+            return self._send(404, {'status': {'error': 'not found'}})
+
+        do_GET = do_POST = do_DELETE = _handle
+
+    return Handler
+
+
+@pytest.fixture
+def fake_qdrant():
+    state = FakeQdrant()
+    server = HTTPServer(('127.0.0.1', 0), qdrant_handler(state))
+    state.url = 'http://127.0.0.1:%d' % server.server_address[1]
+    thread = threading.Thread(target=server.serve_forever, kwargs={'poll_interval': 0.05}, daemon=True)
+    thread.start()
+    yield state
+    server.shutdown()
+    server.server_close()
+    thread.join(5)
+
+
+def test_qdrant_snapshot_per_collection_then_upload(fake_qdrant, tmp_path):
+    hook = make_hook('qdrant', url=fake_qdrant.url, api_key='qd-key')
+    target = tmp_path / 'qdrant'
+    target.mkdir()
+    meta = hook.dump(str(target))
+    assert meta == {'collections': ['docs', 'memory']}
+    assert [(m, p) for m, p, key, body in fake_qdrant.requests] == [
+        ('GET', '/collections'),
+        ('POST', '/collections/docs/snapshots'),
+        ('GET', '/collections/docs/snapshots/docs-1234.snapshot'),
+        ('DELETE', '/collections/docs/snapshots/docs-1234.snapshot'),
+        ('POST', '/collections/memory/snapshots'),
+        ('GET', '/collections/memory/snapshots/memory-1234.snapshot'),
+        ('DELETE', '/collections/memory/snapshots/memory-1234.snapshot'),
+    ]
+    assert fake_qdrant.snapshots == {}  # nothing left on the server
+    assert (target / 'collections' / 'docs.snapshot').read_bytes() == snapshot_tar('docs')
+    manifest = prog.write_manifest({'host': 'h'}, {'name': 'qdrant', 'method': 'qdrant'}, str(target), meta)
+    hook.verify(str(target), manifest)
+
+    fake_qdrant.requests.clear()
+    result = hook.restore(str(target), manifest)
+    assert result['collections'] == ['docs', 'memory']
+    uploads = [(m, p, body) for m, p, key, body in fake_qdrant.requests]
+    assert [(m, p) for m, p, body in uploads] == [
+        ('POST', '/collections/docs/snapshots/upload?priority=snapshot'),
+        ('POST', '/collections/memory/snapshots/upload?priority=snapshot'),
+    ]
+    assert b'name="snapshot"; filename="docs.snapshot"' in uploads[0][2]
+    assert snapshot_tar('docs') in uploads[0][2]
+
+    (target / 'collections' / 'memory.snapshot').write_bytes(b'not a tar')
+    with pytest.raises(prog.BackupError, match='collection memory is missing or not a tar archive'):
+        hook.verify(str(target), manifest)
+
+
+def test_qdrant_wrong_api_key_is_an_error(fake_qdrant, tmp_path):
+    with pytest.raises(prog.BackupError, match='Qdrant GET /collections: HTTP 401'):
+        make_hook('qdrant', url=fake_qdrant.url, api_key='wrong').dump(str(tmp_path))
+
+
+# --- neo4j ----------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def neo4j_env(tmp_path, monkeypatch):
+    data = tmp_path / 'volumes' / 'neo4j_data' / '_data'
+    data.mkdir(parents=True)
+    docker = FakeDocker()
+    docker.add('neo4j')
+    docker.volume_paths['neo4j_data'] = str(data)
+    monkeypatch.setattr(prog, 'docker_client', lambda: docker)
+    config = {'host': 'h', 'staging_dir': str(tmp_path / 'staging')}
+    service = {
+        'name': 'neo4j',
+        'method': 'neo4j',
+        'container': 'neo4j',
+        'image': 'neo4j:5.26.0',
+        'volume': 'neo4j_data',
+        'database': 'neo4j',
+    }
+    return docker, prog.Neo4jHook(config, service)
+
+
+def test_neo4j_dump_runs_neo4j_admin_offline(neo4j_env, tmp_path):
+    docker, hook = neo4j_env
+    target = tmp_path / 'target'
+    target.mkdir()
+    meta = hook.dump(str(target))
+    assert meta == {'database': 'neo4j', 'file': 'neo4j.dump'}
+    assert docker.events == [
+        ('stop', 'neo4j'),
+        (
+            'run',
+            'neo4j:5.26.0',
+            ['neo4j-admin', 'database', 'dump', 'neo4j', '--to-path=/backups', '--overwrite-destination=true'],
+        ),
+        ('start', 'neo4j'),
+    ]
+    assert docker.runs[0]['volumes'] == {
+        'neo4j_data': {'bind': '/data', 'mode': 'rw'},
+        str(target): {'bind': '/backups', 'mode': 'rw'},
+    }
+    assert docker.runs[0]['remove'] is True
+
+
+def test_neo4j_dump_starts_the_container_when_neo4j_admin_fails(neo4j_env, tmp_path):
+    docker, hook = neo4j_env
+    docker.run_errors.append(RuntimeError("Command 'neo4j-admin database dump' returned non-zero exit status 1"))
+    with pytest.raises(prog.BackupError, match='neo4j-admin database dump failed'):
+        hook.dump(str(tmp_path))
+    assert [event[0] for event in docker.events] == ['stop', 'run', 'start']
+
+
+def test_neo4j_restore_dumps_the_live_database_first_then_loads(neo4j_env, tmp_path, monkeypatch):
+    docker, hook = neo4j_env
+    monkeypatch.setattr(prog, 'stamp', lambda: '20260105T031000Z')
+    staged = tmp_path / 'staged'
+    staged.mkdir()
+    (staged / 'neo4j.dump').write_bytes(b'DZV1 neo4j dump')
+    manifest = prog.write_manifest(
+        {'host': 'h'}, {'name': 'neo4j', 'method': 'neo4j'}, str(staged), {'database': 'neo4j', 'file': 'neo4j.dump'}
+    )
+    hook.verify(str(staged), manifest)
+    result = hook.restore(str(staged), manifest)
+    keep = tmp_path / 'staging' / 'neo4j.before_restore_20260105T031000Z'
+    assert result == {'database': 'neo4j', 'kept': str(keep / 'neo4j.dump')}
+    assert docker.events == [
+        ('stop', 'neo4j'),
+        (
+            'run',
+            'neo4j:5.26.0',
+            ['neo4j-admin', 'database', 'dump', 'neo4j', '--to-path=/backups', '--overwrite-destination=true'],
+        ),
+        (
+            'run',
+            'neo4j:5.26.0',
+            ['neo4j-admin', 'database', 'load', 'neo4j', '--from-path=/backups', '--overwrite-destination=true'],
+        ),
+        ('start', 'neo4j'),
+    ]
+    assert docker.runs[0]['volumes'][str(keep)] == {'bind': '/backups', 'mode': 'rw'}
+    assert docker.runs[1]['volumes'][str(staged)] == {'bind': '/backups', 'mode': 'ro'}
+
+
+def test_neo4j_restore_does_not_load_when_keeping_the_live_database_fails(neo4j_env, tmp_path):
+    docker, hook = neo4j_env
+    docker.run_errors.append(RuntimeError('disk full'))
+    staged = tmp_path / 'staged'
+    staged.mkdir()
+    (staged / 'neo4j.dump').write_bytes(b'DZV1')
+    manifest = prog.write_manifest(
+        {'host': 'h'}, {'name': 'neo4j', 'method': 'neo4j'}, str(staged), {'database': 'neo4j', 'file': 'neo4j.dump'}
+    )
+    with pytest.raises(prog.BackupError, match='neo4j-admin database dump failed'):
+        hook.restore(str(staged), manifest)
+    assert [event[2][2] for event in docker.events if event[0] == 'run'] == ['dump']
+    assert docker.events[-1] == ('start', 'neo4j')
+
+
+def test_neo4j_verify_refuses_an_empty_dump(neo4j_env, tmp_path):
+    docker, hook = neo4j_env
+    (tmp_path / 'neo4j.dump').write_bytes(b'')
+    with pytest.raises(prog.BackupError, match='neo4j.dump is missing or empty'):
+        hook.verify(str(tmp_path), {'metadata': {'database': 'neo4j', 'file': 'neo4j.dump'}})
+    assert docker.events == []

@@ -21,10 +21,14 @@ _ROLE_NAME = re.compile(r'^[a-z][a-z0-9_]*$')
 ROLE_GROUPS = {
     'postgres': ('data',),
     'valkey': ('data',),
-    'object_store': ('data',),
+    'object_store': ('data', 'backup_store'),
     'openbao': ('vault',),
     'n8n': ('n8n_main', 'n8n_webhook', 'n8n_workers'),
+    'qdrant': ('data',),
+    'neo4j': ('data',),
     'open_webui': ('apps',),
+    'reverse_proxy': ('proxy',),
+    'backup': ('backup',),
 }
 
 

@@ -31,6 +31,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -146,6 +147,34 @@ def quote_literal(text: str) -> str:
     return "'%s'" % text.replace("'", "''")
 
 
+# One aclitem of pg_database.datacl as text: grantee=privileges/grantor, the grantee empty for PUBLIC and
+# double-quoted when it needs quoting.
+_ACL_ITEM = re.compile(r'(?:"((?:[^"]|"")*)"|([^=,{}"]*))=([A-Za-z*]*)/(?:"(?:[^"]|"")*"|[^,}]*)')
+_DATABASE_PRIVILEGES = {'C': 'CREATE', 'c': 'CONNECT', 'T': 'TEMPORARY'}
+
+
+def database_grants(database: str, acl: str, connection_limit: int) -> list[str]:
+    """The statements that give a restored database the privileges and connection limit the backed-up one had.
+
+    pg_dump without --create leaves database-level settings out, and a new database lets PUBLIC connect;
+    a tenant's database must not (CONNECT is revoked from PUBLIC and granted to its owner)."""
+    statements = []
+    if acl:  # NULL (empty here): the default privileges, which CREATE DATABASE gives anyway
+        statements.append('REVOKE ALL ON DATABASE %s FROM PUBLIC' % quote_ident(database))
+        for match in _ACL_ITEM.finditer(acl):
+            quoted, plain, privileges = match.groups()
+            grantee = quoted.replace('""', '"') if quoted is not None else plain
+            names = [_DATABASE_PRIVILEGES[c] for c in privileges if c in _DATABASE_PRIVILEGES]
+            if names:
+                statements.append(
+                    'GRANT %s ON DATABASE %s TO %s'
+                    % (', '.join(names), quote_ident(database), quote_ident(grantee) if grantee else 'PUBLIC')
+                )
+    if int(connection_limit) != -1:
+        statements.append('ALTER DATABASE %s CONNECTION LIMIT %d' % (quote_ident(database), int(connection_limit)))
+    return statements
+
+
 # --- Docker ---------------------------------------------------------------------------------------------
 
 
@@ -162,6 +191,22 @@ def get_container(client, name: str):
         return client.containers.get(name)
     except Exception as exc:  # docker.errors.NotFound / APIError; the SDK may not be importable in tests
         raise BackupError('container %s: %s' % (name, exc)) from exc
+
+
+def service_url(service: dict, scheme: str, default_port: int) -> str:
+    """The service's `url`, or its container's address on its first network: services that are not published on
+    the host (Valkey, Qdrant by default) are reached there, and the address is read at each run because a
+    recreated container gets a new one."""
+    if service.get('url'):
+        return service['url']
+    if not service.get('container'):
+        raise ConfigError('service %s: needs url or container' % service['name'])
+    container = get_container(docker_client(), service['container'])
+    networks = container.attrs.get('NetworkSettings', {}).get('Networks') or {}
+    addresses = [n.get('IPAddress') for n in networks.values() if n.get('IPAddress')]
+    if not addresses:
+        raise BackupError('container %s has no network address (is it running?)' % service['container'])
+    return '%s://%s:%s' % (scheme, addresses[0], service.get('port', default_port))
 
 
 def exec_stream(
@@ -197,6 +242,33 @@ def exec_checked(client, container, cmd, out=None, user='', what=None) -> bytes:
         tail = ' '.join(stderr.splitlines()[-3:])
         raise BackupError('%s failed in container %s (exit %s): %s' % (what or cmd[0], container.name, code, tail))
     return stdout
+
+
+def is_not_found(exc: Exception) -> bool:
+    """Docker's 404 (docker.errors.NotFound), told apart without importing the SDK."""
+    return type(exc).__name__ == 'NotFound' or getattr(getattr(exc, 'response', None), 'status_code', None) == 404
+
+
+def find_container(client, name: str):
+    """The container, or None when there is none of that name (a wiped or fresh host)."""
+    try:
+        return client.containers.get(name)
+    except Exception as exc:
+        if is_not_found(exc):
+            return None
+        raise BackupError('container %s: %s' % (name, exc)) from exc
+
+
+def ensure_volume(client, name: str, service: str) -> str:
+    """The volume's mount point; on a wiped or fresh host the volume is created first, labelled as the
+    container pipeline labels it, so that the service's role finds it as its own."""
+    try:
+        return client.volumes.get(name).attrs['Mountpoint']
+    except Exception as exc:
+        if not is_not_found(exc):
+            raise BackupError('volume %s: %s' % (name, exc)) from exc
+    log('  creating volume %s' % name)
+    return client.volumes.create(name=name, labels={'selfhosted_ai.stack': service}).attrs['Mountpoint']
 
 
 def volume_mountpoint(client, name: str) -> str:
@@ -264,6 +336,8 @@ class PostgresHook(Hook):
     required = ('container',)
     optional = ('superuser',)
     os_user = 'postgres'
+    # The previous dump is reused when the server has not changed since (see _signature).
+    keep_staging = True
     restore_dir = '/tmp/selfhosted_ai_restore'
 
     def _client(self):
@@ -276,24 +350,67 @@ class PostgresHook(Hook):
         cmd += ['-d', 'template1'] + list(extra)
         return exec_checked(client, container, cmd + ['-c', sql], user=self.os_user, what='psql').decode()
 
-    def _databases(self, client, container) -> list[tuple[str, str]]:
+    def _databases(self, client, container) -> list[tuple[str, str, str, int]]:
+        """(name, owner, privileges as text or '' for the defaults, connection limit) of every non-template database."""
         out = self._psql(
             client,
             container,
-            'SELECT datname, pg_get_userbyid(datdba) FROM pg_database WHERE NOT datistemplate ORDER BY 1',
+            'SELECT datname, pg_get_userbyid(datdba), datacl, datconnlimit FROM pg_database'
+            ' WHERE NOT datistemplate ORDER BY 1',
             extra=('-F', '\x1f'),
         )
-        return [tuple(line.split('\x1f', 1)) for line in out.splitlines() if line]
+        rows = [line.split('\x1f') for line in out.splitlines() if line]
+        return [(row[0], row[1], row[2], int(row[3])) for row in rows]
+
+    def _signature(self, client, container) -> dict:
+        """What changes whenever the server's data does: the WAL insert position (every logged change moves
+        it; reads and pg_dump do not) and the rows written per the statistics (which also count unlogged
+        tables, whose writes leave no WAL), on this cluster (its system identifier)."""
+        out = self._psql(
+            client,
+            container,
+            'SELECT (SELECT system_identifier FROM pg_control_system()), pg_current_wal_insert_lsn(),'
+            ' (SELECT sum(tup_inserted + tup_updated + tup_deleted) FROM pg_stat_database)',
+            extra=('-F', '\x1f'),
+        )
+        system, lsn, written = out.strip().split('\x1f')
+        return {'system': system, 'wal_lsn': lsn, 'rows_written': written}
+
+    @staticmethod
+    def _previous(target_dir: str, signature: dict):
+        """The previous run's metadata when it dumped this very state and its files are all there."""
+        try:
+            previous = read_json(os.path.join(target_dir, MANIFEST))
+        except (OSError, ValueError):
+            return None
+        if not isinstance(previous, dict) or (previous.get('metadata') or {}).get('signature') != signature:
+            return None
+        for rel, entry in (previous.get('files') or {}).items():
+            path = os.path.join(target_dir, rel)
+            if not os.path.isfile(path) or os.path.getsize(path) != entry.get('size'):
+                return None
+        return previous['metadata']
 
     def dump(self, target_dir: str) -> dict:
         client, container = self._client()
+        signature = self._signature(client, container)
+        previous = self._previous(target_dir, signature)
+        if previous is not None:
+            log('  unchanged since the previous dump (WAL position and rows written): reusing it')
+            return previous
+        for name in os.listdir(target_dir):
+            path = os.path.join(target_dir, name)
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path)
+            else:
+                os.remove(path)
         superuser = self.service.get('superuser', 'postgres')
         with open(os.path.join(target_dir, 'globals.sql'), 'wb') as out:
             exec_checked(
                 client, container, ['pg_dumpall', '--globals-only', '-U', superuser], out=out, user=self.os_user
             )
         databases, skipped = [], []
-        for name, owner in self._databases(client, container):
+        for name, owner, acl, connection_limit in self._databases(client, container):
             if name.endswith('__restoring') or '__before_restore_' in name:
                 skipped.append(name)
                 continue
@@ -304,8 +421,16 @@ class PostgresHook(Hook):
                 exec_checked(
                     client, container, ['pg_dump', '-Fc', '-U', superuser, '-d', name], out=out, user=self.os_user
                 )
-            databases.append({'name': name, 'owner': owner, 'file': '%s.dump' % name})
-        return {'databases': databases, 'skipped': skipped}
+            databases.append(
+                {
+                    'name': name,
+                    'owner': owner,
+                    'file': '%s.dump' % name,
+                    'acl': acl,
+                    'connection_limit': connection_limit,
+                }
+            )
+        return {'databases': databases, 'skipped': skipped, 'signature': signature}
 
     def _copy_in(self, client, container, staged_dir: str, names: list[str]) -> None:
         """Copy the staged files into the container with put_archive: the tar is built in a temporary file
@@ -366,7 +491,7 @@ class PostgresHook(Hook):
             )
             if code != 0:
                 raise BackupError('applying globals.sql failed (exit %s); no database was changed' % code)
-            live = {name for name, owner in self._databases(client, container)}
+            live = {row[0] for row in self._databases(client, container)}
             for db in databases:
                 name, temp = db['name'], db['name'] + '__restoring'
                 log('  restoring database %s' % name)
@@ -377,6 +502,9 @@ class PostgresHook(Hook):
                     'CREATE DATABASE %s OWNER %s TEMPLATE template0' % (quote_ident(temp), quote_ident(db['owner'])),
                 )
                 try:
+                    grants = database_grants(temp, db.get('acl', ''), db.get('connection_limit', -1))
+                    if grants:
+                        self._psql(client, container, '; '.join(grants))
                     # No --no-owner: run as the superuser, pg_restore gives every object the owner it had
                     # (the roles exist: globals.sql ran first). --exit-on-error: any error fails the restore.
                     exec_checked(
@@ -438,8 +566,8 @@ class PostgresHook(Hook):
 class ValkeyHook(Hook):
     """Valkey: BGSAVE, then the RDB file from the data volume and the ACL file from the host."""
 
-    required = ('container', 'url', 'acl_file')
-    optional = ('user', 'password', 'timeout')
+    required = ('container', 'acl_file')
+    optional = ('url', 'port', 'user', 'password', 'timeout')
 
     def _redis(self):
         try:
@@ -447,7 +575,7 @@ class ValkeyHook(Hook):
         except ImportError as exc:
             raise BackupError('redis-py is missing (Debian package python3-redis): %s' % exc) from exc
         return redis.Redis.from_url(
-            self.service['url'],
+            service_url(self.service, 'redis', 6379),
             username=self.service.get('user') or None,
             password=self.service.get('password') or None,
             socket_timeout=30,
@@ -475,6 +603,8 @@ class ValkeyHook(Hook):
         settings = conn.config_get('dir')
         settings.update(conn.config_get('dbfilename'))
         settings.update(conn.config_get('appenddirname'))
+        settings.update(conn.config_get('appendonly'))
+        settings.update(conn.config_get('appendfilename'))
         data_dir = settings['dir']
         dbfilename = settings.get('dbfilename') or 'dump.rdb'
         client = docker_client()
@@ -487,6 +617,8 @@ class ValkeyHook(Hook):
             'dir': data_dir,
             'dbfilename': dbfilename,
             'appenddirname': settings.get('appenddirname') or 'appendonlydir',
+            'appendonly': settings.get('appendonly', 'no'),
+            'appendfilename': settings.get('appendfilename') or 'appendonly.aof',
         }
 
     def verify(self, staged_dir: str, manifest: dict) -> None:
@@ -518,6 +650,8 @@ class ValkeyHook(Hook):
             os.chown(live_rdb + '.restoring', owner.st_uid, owner.st_gid)
             os.chmod(live_rdb + '.restoring', 0o600)
             os.rename(live_rdb + '.restoring', live_rdb)
+            if meta.get('appendonly') == 'yes':
+                self._aof_from_rdb(live_rdb, aof, meta.get('appendfilename') or 'appendonly.aof', owner)
             acl_kept = acl + suffix
             if os.path.exists(acl):
                 shutil.copy2(acl, acl_kept)
@@ -533,7 +667,9 @@ class ValkeyHook(Hook):
                 if os.path.exists(path):
                     os.unlink(path)
             for live, kept in reversed(moved):
-                if os.path.lexists(live) and not os.path.isdir(live):
+                if os.path.isdir(live) and not os.path.islink(live):
+                    shutil.rmtree(live)  # the AOF made from the restored RDB
+                elif os.path.lexists(live):
                     os.unlink(live)
                 os.rename(kept, live)
             raise BackupError('swapping the Valkey data failed (%s); the live files were put back' % exc) from exc
@@ -541,6 +677,18 @@ class ValkeyHook(Hook):
             log('  starting container %s' % container.name)
             container.start()
         return {'swapped': [live_rdb, acl], 'kept': [kept for dummy, kept in moved] + ([acl_kept] if acl_kept else [])}
+
+    @staticmethod
+    def _aof_from_rdb(rdb: str, aof_dir: str, aof_name: str, owner) -> None:
+        """With appendonly yes and no AOF, Valkey (like Redis 7) starts EMPTY and ignores the RDB. A multi-part
+        AOF whose base is the RDB (manifest: one `type b` file) makes it load the restored data."""
+        os.mkdir(aof_dir, 0o700)
+        base = '%s.1.base.rdb' % aof_name
+        shutil.copyfile(rdb, os.path.join(aof_dir, base))
+        with open(os.path.join(aof_dir, '%s.manifest' % aof_name), 'w') as handle:
+            handle.write('file %s seq 1 type b\n' % base)
+        for path in (aof_dir, os.path.join(aof_dir, base), os.path.join(aof_dir, '%s.manifest' % aof_name)):
+            os.chown(path, owner.st_uid, owner.st_gid)
 
 
 class S3Hook(Hook):
@@ -716,13 +864,15 @@ class VolumeHook(Hook):
                 raise BackupError('volume %s is missing from the staged copy' % name)
 
     def restore(self, staged_dir: str, manifest: dict) -> dict:
+        """With the container stopped, or absent on a wiped host (its role creates it on the restored volume)."""
         client = docker_client()
-        container = get_container(client, self.service['container'])
-        mounts = {name: volume_mountpoint(client, name) for name in manifest['metadata']['volumes']}
+        container = find_container(client, self.service['container'])
+        mounts = {name: ensure_volume(client, name, self.name) for name in manifest['metadata']['volumes']}
         suffix = stamp()
         kept = {}
-        log('  stopping container %s' % container.name)
-        container.stop()
+        if container is not None:
+            log('  stopping container %s' % container.name)
+            container.stop()
         try:
             for name, mountpoint in mounts.items():
                 # /var/lib/docker/volumes/<v>/_data -> /var/lib/docker/volumes/<v>/before_restore_<stamp>: beside
@@ -747,17 +897,22 @@ class VolumeHook(Hook):
                     ) from exc
                 kept[name] = keep
         finally:
-            log('  starting container %s' % container.name)
-            container.start()
-        return {'volumes': sorted(kept), 'kept': kept}
+            if container is not None:
+                log('  starting container %s' % container.name)
+                container.start()
+        return {
+            'volumes': sorted(kept),
+            'kept': kept,
+            'container': 'restarted' if container is not None else 'absent: its role creates it',
+        }
 
 
 class QdrantHook(Hook):
     """Qdrant: one snapshot per collection through its HTTP API, as documented in
     https://qdrant.tech/documentation/concepts/snapshots/ (create, download, delete; restore by upload)."""
 
-    required = ('url',)
-    optional = ('api_key', 'timeout')
+    required = ()
+    optional = ('url', 'container', 'port', 'api_key', 'timeout')
 
     def _session(self):
         try:
@@ -770,7 +925,7 @@ class QdrantHook(Hook):
         return session
 
     def _call(self, session, method: str, path: str, **kwargs):
-        url = self.service['url'].rstrip('/') + path
+        url = service_url(self.service, 'http', 6333).rstrip('/') + path
         answer = session.request(method, url, timeout=float(self.service.get('timeout', 600)), **kwargs)
         if answer.status_code >= 300:
             raise BackupError('Qdrant %s %s: HTTP %s %s' % (method, path, answer.status_code, answer.text[:300]))
@@ -894,6 +1049,40 @@ class Neo4jHook(Hook):
         return {'database': database, 'kept': os.path.join(keep, '%s.dump' % database)}
 
 
+class FilesHook(Hook):
+    """A directory of the host, copied as it is: the copy of the controller's secret store that the backup role
+    puts there when asked (backup_controller_secrets). Restored to the same directory, the old one kept beside it;
+    putting it back on the controller is the operator's step (docs/backup.md)."""
+
+    required = ('path',)
+
+    def dump(self, target_dir: str) -> dict:
+        source = self.service['path']
+        if not os.path.isdir(source):
+            raise BackupError('%s is not a directory' % source)
+        copy_tree_with_owners(source, os.path.join(target_dir, 'files'))
+        return {'path': source}
+
+    def verify(self, staged_dir: str, manifest: dict) -> None:
+        if not os.path.isdir(os.path.join(staged_dir, 'files')):
+            raise BackupError('the staged copy holds no files directory')
+
+    def restore(self, staged_dir: str, manifest: dict) -> dict:
+        path = self.service['path'].rstrip('/')
+        keep = '%s.before_restore_%s' % (path, stamp())
+        kept = os.path.exists(path)
+        if kept:
+            os.rename(path, keep)
+        try:
+            copy_tree_with_owners(os.path.join(staged_dir, 'files'), path)
+        except OSError as exc:
+            shutil.rmtree(path, ignore_errors=True)
+            if kept:
+                os.rename(keep, path)
+            raise BackupError('%s: copying in failed (%s); the previous files were put back' % (path, exc)) from exc
+        return {'path': path, 'kept': keep if kept else None}
+
+
 HOOKS = {
     'postgres': PostgresHook,
     'valkey': ValkeyHook,
@@ -901,6 +1090,7 @@ HOOKS = {
     'volume': VolumeHook,
     'qdrant': QdrantHook,
     'neo4j': Neo4jHook,
+    'files': FilesHook,
 }
 
 

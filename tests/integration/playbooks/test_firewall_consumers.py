@@ -14,7 +14,7 @@ from pathlib import Path
 from ansible_run import REPO, play_locally
 
 PLAYBOOK = """
-- hosts: data1
+- hosts: "{{ target }}"
   gather_facts: false
   tasks:
     - ansible.builtin.include_vars: "{{ repo }}/roles/firewall/defaults/main.yml"
@@ -31,7 +31,13 @@ PLAYBOOK = """
 
 def render(tmp_path: Path, **extra) -> tuple[int, str, list[str]]:
     out = tmp_path / 'rules'
-    variables = {'repo': str(REPO), 'out': str(out), 'firewall_trusted_networks': ['10.20.0.0/24'], **extra}
+    variables = {
+        'repo': str(REPO),
+        'out': str(out),
+        'target': 'data1',
+        'firewall_trusted_networks': ['10.20.0.0/24'],
+        **extra,
+    }
     result = play_locally(tmp_path, PLAYBOOK, json.dumps(variables))
     rules = [line for line in out.read_text().splitlines() if line.startswith('-A')] if out.exists() else []
     return result.returncode, result.stdout + result.stderr, rules
@@ -72,3 +78,15 @@ def test_a_consumer_without_a_known_address_is_an_error(tmp_path):
         'consumers: app1 uses postgres on data1, whose firewall admits it by address, but app1 has no known IPv4'
         in text
     )
+
+
+def test_the_backup_store_admits_only_the_hosts_that_back_up_there(tmp_path):
+    # store1 (group backup_store) publishes S3 on its private address for the repositories of data1 and
+    # app1 (group backup); nothing else of store1 is published.
+    rc, output, rules = render(tmp_path, target='store1')
+    assert rc == 0, output[-3000:]
+    assert port_rules(rules, 8333) == [
+        f'-p tcp -m conntrack --ctorigdstport 8333 -s {source} -j RETURN'
+        for source in ['10.20.0.40', '10.20.0.20']  # app1, data1
+    ] + ['-p tcp -m conntrack --ctorigdstport 8333 -j DROP']
+    assert port_rules(rules, 5432) == [] and port_rules(rules, 6379) == []

@@ -4,7 +4,7 @@
 """Each role's defaults/main.yml, meta/argument_specs.yml and README variable table say the same thing.
 
 The spec is the source: every public (role-prefixed) variable of defaults/main.yml is in the spec of
-the `main` entry point with the same default (a Jinja default as the same expression, so ansible-doc
+an entry point (`main`, or a tasks_from entry point) with the same default (a Jinja default as the same expression, so ansible-doc
 shows what the role really uses), and the README's table is what tests/harness/role_docs.py writes.
 """
 
@@ -39,10 +39,15 @@ def test_every_role_is_covered():
     assert len(ROLES) == len(list((ROOT / 'roles').glob('*/tasks/main.yml'))), 'a role has no meta/argument_specs.yml'
 
 
+def _options(specs):
+    """The options of every entry point (main, and tasks_from entry points such as backup's restore)."""
+    return {name: option for spec in specs.values() for name, option in (spec.get('options') or {}).items()}
+
+
 @pytest.mark.parametrize('role', ROLES)
 def test_defaults_and_spec_name_the_same_variables(role):
     defaults, specs = _load(role)
-    options = specs['main'].get('options') or {}
+    options = _options(specs)
     unprefixed = sorted(name for name in set(defaults) - _public(defaults, role) if not name.startswith('__'))
     assert not unprefixed, f'{role}: defaults/main.yml variables without the "{role}_" prefix: {unprefixed}'
     missing_in_spec = sorted(_public(defaults, role) - set(options))
@@ -59,7 +64,7 @@ def test_defaults_and_spec_name_the_same_variables(role):
 @pytest.mark.parametrize('role', ROLES)
 def test_spec_defaults_are_the_role_defaults(role):
     defaults, specs = _load(role)
-    options = specs['main'].get('options') or {}
+    options = _options(specs)
     wrong = []
     for name in sorted(_public(options, role) & set(defaults)):
         option = options[name] or {}

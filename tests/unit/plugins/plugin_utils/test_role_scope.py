@@ -14,7 +14,7 @@ PREFIX = 'selfhosted_ai.stack.'
 def groups_running_roles():
     """role -> the groups its plays name (exclusions such as n8n_workers:!n8n_main only narrow those)."""
     found = {}
-    for path in sorted(PLAYBOOKS.glob('0[0-4]_*.yml')):
+    for path in sorted(PLAYBOOKS.glob('0[0-9]_*.yml')):
         for play in yaml.safe_load(path.read_text()) or []:
             if 'roles' not in play:
                 continue

@@ -530,12 +530,16 @@ class FakeDocker:
         self.volume_paths = {}
         self.run_errors = []  # raised by containers.run, first first
         self.runs = []
+        self.volume_root = ''  # where create() makes volumes (a test's tmp_path)
         docker = self
+
+        class NotFound(Exception):  # the name docker.errors uses for a 404
+            pass
 
         class Containers:
             def get(self, name):
                 if name not in docker.by_name:
-                    raise LookupError('No such container: %s' % name)
+                    raise NotFound('No such container: %s' % name)
                 return docker.by_name[name]
 
             def run(self, image, command, volumes=None, remove=False):
@@ -547,6 +551,14 @@ class FakeDocker:
 
         class Volumes:
             def get(self, name):
+                if name not in docker.volume_paths:
+                    raise NotFound('get %s: no such volume' % name)
+                return FakeVolume(docker.volume_paths[name])
+
+            def create(self, name, labels):
+                docker.events.append(('volume create', name, labels))
+                docker.volume_paths[name] = docker.volume_root + '/' + name + '/_data'
+                os.makedirs(docker.volume_paths[name])
                 return FakeVolume(docker.volume_paths[name])
 
         self.containers = Containers()
@@ -570,14 +582,20 @@ def make_hook(method, **service):
 
 SEP = '\x1f'
 PSQL = ['psql', '-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1', '-U', 'postgres', '-d', 'template1']
+SIGNATURE_QUERY = (
+    'SELECT (SELECT system_identifier FROM pg_control_system()), pg_current_wal_insert_lsn(),'
+    ' (SELECT sum(tup_inserted + tup_updated + tup_deleted) FROM pg_stat_database)'
+)
 
 
 class FakePostgres:
     """Answers the commands the postgres hook runs; `fail` maps a command's first words to an exit code."""
 
     def __init__(self, databases):
-        self.databases = databases
+        # (name, owner) or (name, owner, datacl as text, datconnlimit)
+        self.databases = [tuple(db) + ('', -1)[len(db) - 2 :] for db in databases]
         self.fail = {}
+        self.signature = ('7300000000000000001', '0/1A2B3C4', '1234')  # system id, WAL position, rows written
 
     def __call__(self, cmd, user):
         for prefix, code in self.fail.items():
@@ -591,25 +609,35 @@ class FakePostgres:
             return b'CREATE ROLE app;\nALTER ROLE app WITH LOGIN;\n', b'', 0
         if cmd[0] == 'pg_dump':
             return ('PGDMP dump of %s ' % cmd[-1]).encode() * 5, b'', 0
+        if cmd[0] == 'psql' and 'pg_current_wal_insert_lsn()' in cmd[-1]:
+            return (SEP.join(self.signature) + '\n').encode(), b'', 0
         if cmd[0] == 'psql' and 'SELECT datname' in cmd[-1]:
-            return ''.join('%s%s%s\n' % (db, SEP, owner) for db, owner in self.databases).encode(), b'', 0
+            return ''.join(SEP.join(str(field) for field in db) + '\n' for db in self.databases).encode(), b'', 0
         return b'', b'', 0
 
 
 def test_postgres_dump_runs_exactly_these_commands(tmp_path, monkeypatch):
-    pg = FakePostgres([('app', 'app_owner'), ('old__before_restore_20240101T000000Z', 'x'), ('postgres', 'postgres')])
+    pg = FakePostgres(
+        [
+            ('app', 'app_owner', '{=Tc/app_owner,app_owner=CTc/app_owner}', 5),
+            ('old__before_restore_20240101T000000Z', 'x'),
+            ('postgres', 'postgres'),
+        ]
+    )
     docker = FakeDocker(pg)
     docker.add('postgres')
     monkeypatch.setattr(prog, 'docker_client', lambda: docker)
     meta = make_hook('postgres', container='postgres').dump(str(tmp_path))
     assert docker.execs() == [
+        PSQL + ['-F', SEP, '-c', SIGNATURE_QUERY],
         ['pg_dumpall', '--globals-only', '-U', 'postgres'],
         PSQL
         + [
             '-F',
             SEP,
             '-c',
-            'SELECT datname, pg_get_userbyid(datdba) FROM pg_database WHERE NOT datistemplate ORDER BY 1',
+            'SELECT datname, pg_get_userbyid(datdba), datacl, datconnlimit FROM pg_database'
+            ' WHERE NOT datistemplate ORDER BY 1',
         ],
         ['pg_dump', '-Fc', '-U', 'postgres', '-d', 'app'],
         ['pg_dump', '-Fc', '-U', 'postgres', '-d', 'postgres'],
@@ -619,10 +647,17 @@ def test_postgres_dump_runs_exactly_these_commands(tmp_path, monkeypatch):
     assert (tmp_path / 'globals.sql').read_text().startswith('CREATE ROLE app;')
     assert meta == {
         'databases': [
-            {'name': 'app', 'owner': 'app_owner', 'file': 'app.dump'},
-            {'name': 'postgres', 'owner': 'postgres', 'file': 'postgres.dump'},
+            {
+                'name': 'app',
+                'owner': 'app_owner',
+                'file': 'app.dump',
+                'acl': '{=Tc/app_owner,app_owner=CTc/app_owner}',
+                'connection_limit': 5,
+            },
+            {'name': 'postgres', 'owner': 'postgres', 'file': 'postgres.dump', 'acl': '', 'connection_limit': -1},
         ],
         'skipped': ['old__before_restore_20240101T000000Z'],
+        'signature': {'system': '7300000000000000001', 'wal_lsn': '0/1A2B3C4', 'rows_written': '1234'},
     }
 
 
@@ -668,7 +703,8 @@ def test_postgres_restore_swaps_after_a_successful_pg_restore(tmp_path, monkeypa
             '-F',
             SEP,
             '-c',
-            'SELECT datname, pg_get_userbyid(datdba) FROM pg_database WHERE NOT datistemplate ORDER BY 1',
+            'SELECT datname, pg_get_userbyid(datdba), datacl, datconnlimit FROM pg_database'
+            ' WHERE NOT datistemplate ORDER BY 1',
         ],
         PSQL + ['-c', 'DROP DATABASE IF EXISTS "app__restoring"'],
         PSQL + ['-c', 'CREATE DATABASE "app__restoring" OWNER "app_owner" TEMPLATE template0'],
@@ -807,7 +843,11 @@ class FakeRedisModule:
                 return {'rdb_last_bgsave_status': 'ok'}
 
             def config_get(self, name):
-                return {'dir': {'dir': '/data'}, 'dbfilename': {'dbfilename': 'dump.rdb'}}.get(name, {})
+                return {
+                    'dir': {'dir': '/data'},
+                    'dbfilename': {'dbfilename': 'dump.rdb'},
+                    'appendonly': {'appendonly': 'yes'},
+                }.get(name, {})
 
         self.Redis = Redis
 
@@ -834,6 +874,22 @@ def valkey_env(tmp_path, monkeypatch):
         'acl_file': str(acl),
     }
     return docker, data, acl, service
+
+
+def test_an_unpublished_service_is_reached_at_its_container_address(valkey_env, monkeypatch):
+    docker, data, acl, service = valkey_env
+    docker.by_name['valkey'].attrs['NetworkSettings'] = {'Networks': {'ai_network': {'IPAddress': '172.30.0.4'}}}
+    fake = FakeRedisModule(None)
+    monkeypatch.setitem(sys.modules, 'redis', fake)
+    service = {key: value for key, value in service.items() if key != 'url'}
+    make_hook('valkey', **service)._redis()
+    assert fake.calls[0] == ('from_url', 'redis://172.30.0.4:6379', 'admin', 's3cret')
+    assert prog.service_url({'name': 'q', 'container': 'valkey', 'port': 6333}, 'http', 1) == 'http://172.30.0.4:6333'
+    docker.by_name['valkey'].attrs['NetworkSettings'] = {'Networks': {}}
+    with pytest.raises(prog.BackupError, match='container valkey has no network address'):
+        prog.service_url({'name': 'v', 'container': 'valkey'}, 'redis', 6379)
+    with pytest.raises(prog.ConfigError, match='service q: needs url or container'):
+        prog.service_url({'name': 'q'}, 'http', 6333)
 
 
 @pytest.mark.parametrize('bgsave_error', [None, 'Background save already in progress'])
@@ -868,7 +924,14 @@ def valkey_staged(tmp_path, rdb=b'REDIS0011 new data'):
     staged.mkdir()
     (staged / 'dump.rdb').write_bytes(rdb)
     (staged / 'users.acl').write_text('user admin on #new ~* +@all\n')
-    meta = {'dir': '/data', 'dbfilename': 'dump.rdb', 'appenddirname': 'appendonlydir', 'lastsave': 'x'}
+    meta = {
+        'dir': '/data',
+        'dbfilename': 'dump.rdb',
+        'appenddirname': 'appendonlydir',
+        'appendonly': 'yes',
+        'appendfilename': 'appendonly.aof',
+        'lastsave': 'x',
+    }
     return staged, prog.write_manifest({'host': 'h'}, {'name': 'valkey', 'method': 'valkey'}, str(staged), meta)
 
 
@@ -886,10 +949,20 @@ def test_valkey_restore_keeps_the_live_data_and_starts_again(valkey_env, tmp_pat
     hook.verify(str(staged), manifest)
     result = hook.restore(str(staged), manifest)
     assert docker.events == [('stop', 'valkey'), ('start', 'valkey')]
-    # When the container started, the new RDB was there and no AOF dir (Valkey loads the RDB, rewrites the AOF).
+    # When the container started, the new RDB was there, and (appendonly yes) an AOF whose base is that RDB:
+    # with no AOF at all Valkey would start empty and ignore the RDB.
     assert seen_while_stopped == [
-        ['appendonlydir.before_restore_20260105T031000Z', 'dump.rdb', 'dump.rdb.before_restore_20260105T031000Z']
+        [
+            'appendonlydir',
+            'appendonlydir.before_restore_20260105T031000Z',
+            'dump.rdb',
+            'dump.rdb.before_restore_20260105T031000Z',
+        ]
     ]
+    assert (data / 'appendonlydir' / 'appendonly.aof.1.base.rdb').read_bytes() == b'REDIS0011 new data'
+    assert (data / 'appendonlydir' / 'appendonly.aof.manifest').read_text() == (
+        'file appendonly.aof.1.base.rdb seq 1 type b\n'
+    )
     assert (data / 'dump.rdb').read_bytes() == b'REDIS0011 new data'
     assert (data / 'dump.rdb.before_restore_20260105T031000Z').read_bytes() == b'REDIS0011 old data'
     assert (
@@ -923,6 +996,8 @@ def test_valkey_restore_puts_the_live_files_back_when_the_copy_fails(valkey_env,
         make_hook('valkey', **service).restore(str(staged), manifest)
     assert sorted(os.listdir(data)) == ['appendonlydir', 'dump.rdb']
     assert (data / 'dump.rdb').read_bytes() == b'REDIS0011 old data'
+    assert os.listdir(data / 'appendonlydir') == ['appendonly.aof.1.base.rdb']  # the live AOF, not the new one
+    assert (data / 'appendonlydir' / 'appendonly.aof.1.base.rdb').read_bytes() == b'old aof'
     assert acl.read_text() == 'user admin on #old ~* +@all\n'
     assert docker.events[-1] == ('start', 'valkey')
 
@@ -1384,3 +1459,112 @@ def test_neo4j_verify_refuses_an_empty_dump(neo4j_env, tmp_path):
     with pytest.raises(prog.BackupError, match='neo4j.dump is missing or empty'):
         hook.verify(str(tmp_path), {'metadata': {'database': 'neo4j', 'file': 'neo4j.dump'}})
     assert docker.events == []
+
+
+def test_database_grants_give_the_restored_database_the_backed_up_privileges():
+    # A tenant's database: CONNECT and TEMPORARY revoked from PUBLIC, granted to its owner; a quoted grantee.
+    acl = '{tenant_acme=CTc/postgres,"odd ""name"""=c/postgres}'
+    assert prog.database_grants('db__restoring', acl, 5) == [
+        'REVOKE ALL ON DATABASE "db__restoring" FROM PUBLIC',
+        'GRANT CREATE, TEMPORARY, CONNECT ON DATABASE "db__restoring" TO "tenant_acme"',
+        'GRANT CONNECT ON DATABASE "db__restoring" TO "odd ""name"""',
+        'ALTER DATABASE "db__restoring" CONNECTION LIMIT 5',
+    ]
+    # PUBLIC (an empty grantee) keeps what it had; the defaults (no datacl) need no statement.
+    assert prog.database_grants('d', '{=Tc/o,o=CTc/o}', -1) == [
+        'REVOKE ALL ON DATABASE "d" FROM PUBLIC',
+        'GRANT TEMPORARY, CONNECT ON DATABASE "d" TO PUBLIC',
+        'GRANT CREATE, TEMPORARY, CONNECT ON DATABASE "d" TO "o"',
+    ]
+    assert prog.database_grants('d', '', -1) == []
+
+
+def test_postgres_restore_gives_the_privileges_before_the_swap(tmp_path, monkeypatch):
+    pg = FakePostgres([('app', 'app_owner')])
+    docker = FakeDocker(pg)
+    docker.add('postgres')
+    monkeypatch.setattr(prog, 'docker_client', lambda: docker)
+    staged, manifest = staged_postgres(tmp_path, [('app', 'app_owner')])
+    manifest['metadata']['databases'][0].update(acl='{app_owner=CTc/app_owner}', connection_limit=3)
+    make_hook('postgres', container='postgres').restore(str(staged), manifest)
+    commands = [' '.join(cmd) for cmd in docker.execs()]
+    created = commands.index(
+        ' '.join(PSQL) + ' -c CREATE DATABASE "app__restoring" OWNER "app_owner" TEMPLATE template0'
+    )
+    assert commands[created + 1] == ' '.join(PSQL) + (
+        ' -c REVOKE ALL ON DATABASE "app__restoring" FROM PUBLIC; '
+        'GRANT CREATE, TEMPORARY, CONNECT ON DATABASE "app__restoring" TO "app_owner"; '
+        'ALTER DATABASE "app__restoring" CONNECTION LIMIT 3'
+    )
+    assert commands[created + 2].startswith('pg_restore --exit-on-error')
+
+
+def test_postgres_dump_is_reused_while_the_server_has_not_changed(tmp_path, monkeypatch):
+    pg = FakePostgres([('app', 'app_owner')])
+    docker = FakeDocker(pg)
+    docker.add('postgres')
+    monkeypatch.setattr(prog, 'docker_client', lambda: docker)
+    service = {'name': 'postgres', 'method': 'postgres', 'container': 'postgres'}
+    hook = make_hook('postgres', container='postgres')
+    first = hook.dump(str(tmp_path))
+    prog.write_manifest({'host': 'h'}, service, str(tmp_path), first)
+    dumps = [cmd for cmd in docker.execs() if cmd[0] == 'pg_dump']
+    assert len(dumps) == 1
+
+    # Same WAL position and rows written: the previous dump is the server's state; nothing is dumped.
+    assert hook.dump(str(tmp_path)) == first
+    assert [cmd for cmd in docker.execs() if cmd[0] == 'pg_dump'] == dumps
+
+    # A missing or truncated file, or a write since (WAL moved, or only the row counters for unlogged tables):
+    # dumped again, into an emptied directory.
+    for change in ('truncated', 'wal', 'rows'):
+        before = len([cmd for cmd in docker.execs() if cmd[0] == 'pg_dump'])
+        if change == 'truncated':
+            (tmp_path / 'app.dump').write_bytes(b'PGDMP')
+        elif change == 'wal':
+            pg.signature = (pg.signature[0], '0/1A2B3FF', pg.signature[2])
+        else:
+            pg.signature = (pg.signature[0], pg.signature[1], '1235')
+        (tmp_path / 'leftover.dump').write_bytes(b'old')
+        metadata = hook.dump(str(tmp_path))
+        prog.write_manifest({'host': 'h'}, service, str(tmp_path), metadata)
+        assert len([cmd for cmd in docker.execs() if cmd[0] == 'pg_dump']) == before + 1, change
+        assert not (tmp_path / 'leftover.dump').exists()
+        assert metadata['signature'] == dict(zip(('system', 'wal_lsn', 'rows_written'), pg.signature, strict=True))
+
+
+def test_volume_restore_on_a_wiped_host_creates_the_volume_and_leaves_the_container_to_its_role(tmp_path, monkeypatch):
+    docker = FakeDocker()  # no container, no volume: the host lost both
+    docker.volume_root = str(tmp_path / 'volumes')
+    monkeypatch.setattr(prog, 'docker_client', lambda: docker)
+    monkeypatch.setattr(prog, 'stamp', lambda: '20260105T031000Z')
+    staged, manifest = volume_staged(tmp_path)
+    result = make_hook('volume', container='openbao', volumes=['openbao_data']).restore(str(staged), manifest)
+    assert docker.events == [('volume create', 'openbao_data', {'selfhosted_ai.stack': 'volume'})]
+    assert (tmp_path / 'volumes' / 'openbao_data' / '_data' / 'core' / 'keyring').read_bytes() == b'new keyring'
+    assert result['container'] == 'absent: its role creates it'
+
+
+# --- files ----------------------------------------------------------------------------------------------
+
+
+def test_files_round_trip_keeps_the_previous_directory(tmp_path, monkeypatch):
+    monkeypatch.setattr(prog, 'stamp', lambda: '20260105T031000Z')
+    live = tmp_path / 'controller_secrets'
+    (live / 'postgres').mkdir(parents=True)
+    (live / 'postgres' / 'superuser.json').write_text('{"value": "old"}')
+    os.chmod(live / 'postgres' / 'superuser.json', 0o600)
+    hook = make_hook('files', path=str(live))
+    staged = tmp_path / 'staged'
+    staged.mkdir()
+    manifest = prog.write_manifest({'host': 'h'}, hook.service, str(staged), hook.dump(str(staged)))
+    assert (staged / 'files' / 'postgres' / 'superuser.json').stat().st_mode & 0o777 == 0o600
+    hook.verify(str(staged), manifest)
+    (live / 'postgres' / 'superuser.json').write_text('{"value": "changed since"}')
+    result = hook.restore(str(staged), manifest)
+    assert (live / 'postgres' / 'superuser.json').read_text() == '{"value": "old"}'
+    kept = tmp_path / 'controller_secrets.before_restore_20260105T031000Z'
+    assert result == {'path': str(live), 'kept': str(kept)}
+    assert (kept / 'postgres' / 'superuser.json').read_text() == '{"value": "changed since"}'
+    with pytest.raises(prog.BackupError, match='is not a directory'):
+        make_hook('files', path=str(tmp_path / 'missing')).dump(str(staged))

@@ -3,7 +3,7 @@
 # (root on Debian 12/13). Quiet and quick when everything is there already.
 set -euo pipefail
 packages=(python3-venv debootstrap docker.io docker-registry rsync git openssh-client shellcheck
-          postgresql redis-server)
+          postgresql redis-server restic)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

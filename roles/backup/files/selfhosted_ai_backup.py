@@ -107,13 +107,18 @@ def read_json(path: str, default=None):
         return default
 
 
+def remove_entry(path: str) -> None:
+    """Remove a file, a symlink or a directory tree."""
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path)
+    else:
+        os.unlink(path)
+
+
 def empty_dir(path: str) -> None:
     """Make path an empty directory (mode 0700)."""
     if os.path.lexists(path):
-        if os.path.isdir(path) and not os.path.islink(path):
-            shutil.rmtree(path)
-        else:
-            os.unlink(path)
+        remove_entry(path)
     os.makedirs(path, mode=0o700)
 
 
@@ -398,12 +403,7 @@ class PostgresHook(Hook):
         if previous is not None:
             log('  unchanged since the previous dump (WAL position and rows written): reusing it')
             return previous
-        for name in os.listdir(target_dir):
-            path = os.path.join(target_dir, name)
-            if os.path.isdir(path) and not os.path.islink(path):
-                shutil.rmtree(path)
-            else:
-                os.remove(path)
+        empty_dir(target_dir)
         superuser = self.service.get('superuser', 'postgres')
         with open(os.path.join(target_dir, 'globals.sql'), 'wb') as out:
             exec_checked(
@@ -667,10 +667,8 @@ class ValkeyHook(Hook):
                 if os.path.exists(path):
                     os.unlink(path)
             for live, kept in reversed(moved):
-                if os.path.isdir(live) and not os.path.islink(live):
-                    shutil.rmtree(live)  # the AOF made from the restored RDB
-                elif os.path.lexists(live):
-                    os.unlink(live)
+                if os.path.lexists(live):
+                    remove_entry(live)  # the restored RDB, or the AOF made from it
                 os.rename(kept, live)
             raise BackupError('swapping the Valkey data failed (%s); the live files were put back' % exc) from exc
         finally:
@@ -884,11 +882,7 @@ class VolumeHook(Hook):
                     copy_tree_with_owners(os.path.join(staged_dir, 'volumes', name), mountpoint)
                 except OSError as exc:
                     for entry in os.listdir(mountpoint):
-                        path = os.path.join(mountpoint, entry)
-                        if os.path.isdir(path) and not os.path.islink(path):
-                            shutil.rmtree(path)
-                        else:
-                            os.unlink(path)
+                        remove_entry(os.path.join(mountpoint, entry))
                     for entry in moved:
                         os.rename(os.path.join(keep, entry), os.path.join(mountpoint, entry))
                     os.rmdir(keep)

@@ -368,18 +368,19 @@ class PostgresHook(Hook):
         return [(row[0], row[1], row[2], int(row[3])) for row in rows]
 
     def _signature(self, client, container) -> dict:
-        """What changes whenever the server's data does: the WAL insert position (every logged change moves
-        it; reads and pg_dump do not) and the rows written per the statistics (which also count unlogged
-        tables, whose writes leave no WAL), on this cluster (its system identifier)."""
+        """What changes whenever the server's data does, on this cluster (its system identifier): the xid
+        horizon (every transaction that writes, unlogged and catalog tables included, takes a transaction
+        id; reads and pg_dump do not) and the rows written per the statistics. The WAL position is no such
+        signature: checkpoints, standby snapshots and pruning on read move it with no change to the data."""
         out = self._psql(
             client,
             container,
-            'SELECT (SELECT system_identifier FROM pg_control_system()), pg_current_wal_insert_lsn(),'
+            'SELECT (SELECT system_identifier FROM pg_control_system()), pg_snapshot_xmax(pg_current_snapshot()),'
             ' (SELECT sum(tup_inserted + tup_updated + tup_deleted) FROM pg_stat_database)',
             extra=('-F', '\x1f'),
         )
-        system, lsn, written = out.strip().split('\x1f')
-        return {'system': system, 'wal_lsn': lsn, 'rows_written': written}
+        system, xmax, written = out.strip().split('\x1f')
+        return {'system': system, 'xid_horizon': xmax, 'rows_written': written}
 
     @staticmethod
     def _previous(target_dir: str, signature: dict):
@@ -401,7 +402,7 @@ class PostgresHook(Hook):
         signature = self._signature(client, container)
         previous = self._previous(target_dir, signature)
         if previous is not None:
-            log('  unchanged since the previous dump (WAL position and rows written): reusing it')
+            log('  unchanged since the previous dump (no transaction has written since): reusing it')
             return previous
         empty_dir(target_dir)
         superuser = self.service.get('superuser', 'postgres')

@@ -583,7 +583,7 @@ def make_hook(method, **service):
 SEP = '\x1f'
 PSQL = ['psql', '-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1', '-U', 'postgres', '-d', 'template1']
 SIGNATURE_QUERY = (
-    'SELECT (SELECT system_identifier FROM pg_control_system()), pg_current_wal_insert_lsn(),'
+    'SELECT (SELECT system_identifier FROM pg_control_system()), pg_snapshot_xmax(pg_current_snapshot()),'
     ' (SELECT sum(tup_inserted + tup_updated + tup_deleted) FROM pg_stat_database)'
 )
 
@@ -595,7 +595,7 @@ class FakePostgres:
         # (name, owner) or (name, owner, datacl as text, datconnlimit)
         self.databases = [tuple(db) + ('', -1)[len(db) - 2 :] for db in databases]
         self.fail = {}
-        self.signature = ('7300000000000000001', '0/1A2B3C4', '1234')  # system id, WAL position, rows written
+        self.signature = ('7300000000000000001', '812', '1234')  # system id, xid horizon, rows written
 
     def __call__(self, cmd, user):
         for prefix, code in self.fail.items():
@@ -609,7 +609,7 @@ class FakePostgres:
             return b'CREATE ROLE app;\nALTER ROLE app WITH LOGIN;\n', b'', 0
         if cmd[0] == 'pg_dump':
             return ('PGDMP dump of %s ' % cmd[-1]).encode() * 5, b'', 0
-        if cmd[0] == 'psql' and 'pg_current_wal_insert_lsn()' in cmd[-1]:
+        if cmd[0] == 'psql' and 'pg_current_snapshot()' in cmd[-1]:
             return (SEP.join(self.signature) + '\n').encode(), b'', 0
         if cmd[0] == 'psql' and 'SELECT datname' in cmd[-1]:
             return ''.join(SEP.join(str(field) for field in db) + '\n' for db in self.databases).encode(), b'', 0
@@ -657,7 +657,7 @@ def test_postgres_dump_runs_exactly_these_commands(tmp_path, monkeypatch):
             {'name': 'postgres', 'owner': 'postgres', 'file': 'postgres.dump', 'acl': '', 'connection_limit': -1},
         ],
         'skipped': ['old__before_restore_20240101T000000Z'],
-        'signature': {'system': '7300000000000000001', 'wal_lsn': '0/1A2B3C4', 'rows_written': '1234'},
+        'signature': {'system': '7300000000000000001', 'xid_horizon': '812', 'rows_written': '1234'},
     }
 
 
@@ -1511,18 +1511,18 @@ def test_postgres_dump_is_reused_while_the_server_has_not_changed(tmp_path, monk
     dumps = [cmd for cmd in docker.execs() if cmd[0] == 'pg_dump']
     assert len(dumps) == 1
 
-    # Same WAL position and rows written: the previous dump is the server's state; nothing is dumped.
+    # Same xid horizon and rows written: the previous dump is the server's state; nothing is dumped.
     assert hook.dump(str(tmp_path)) == first
     assert [cmd for cmd in docker.execs() if cmd[0] == 'pg_dump'] == dumps
 
-    # A missing or truncated file, or a write since (WAL moved, or only the row counters for unlogged tables):
+    # A missing or truncated file, or a write since (a transaction took an xid, or only the row counters moved):
     # dumped again, into an emptied directory.
-    for change in ('truncated', 'wal', 'rows'):
+    for change in ('truncated', 'xid', 'rows'):
         before = len([cmd for cmd in docker.execs() if cmd[0] == 'pg_dump'])
         if change == 'truncated':
             (tmp_path / 'app.dump').write_bytes(b'PGDMP')
-        elif change == 'wal':
-            pg.signature = (pg.signature[0], '0/1A2B3FF', pg.signature[2])
+        elif change == 'xid':
+            pg.signature = (pg.signature[0], '813', pg.signature[2])
         else:
             pg.signature = (pg.signature[0], pg.signature[1], '1235')
         (tmp_path / 'leftover.dump').write_bytes(b'old')
@@ -1530,7 +1530,7 @@ def test_postgres_dump_is_reused_while_the_server_has_not_changed(tmp_path, monk
         prog.write_manifest({'host': 'h'}, service, str(tmp_path), metadata)
         assert len([cmd for cmd in docker.execs() if cmd[0] == 'pg_dump']) == before + 1, change
         assert not (tmp_path / 'leftover.dump').exists()
-        assert metadata['signature'] == dict(zip(('system', 'wal_lsn', 'rows_written'), pg.signature, strict=True))
+        assert metadata['signature'] == dict(zip(('system', 'xid_horizon', 'rows_written'), pg.signature, strict=True))
 
 
 def test_volume_restore_on_a_wiped_host_creates_the_volume_and_leaves_the_container_to_its_role(tmp_path, monkeypatch):

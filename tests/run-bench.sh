@@ -11,8 +11,14 @@ if ((${#benches[@]} == 0)); then
   echo "bench: no benchmarks/*_bench.py yet" | tee "$log"
   exit 0
 fi
+# Every benchmark runs even when one misses a target; the run fails at the end, naming them.
+missed=()
 for bench in "${benches[@]}"; do
   echo "==== $bench" | tee -a "$log"
-  .venv/bin/python "$bench" 2>&1 | tee -a "$log"
+  .venv/bin/python "$bench" 2>&1 | tee -a "$log" || missed+=("$bench")
 done
 echo "bench: figures kept in $log"
+if ((${#missed[@]})); then
+  echo "bench: failed or missed a target: ${missed[*]}" | tee -a "$log"
+  exit 1
+fi

@@ -1168,6 +1168,10 @@ def make_hook(config: dict, service: dict) -> Hook:
 # --- restic ---------------------------------------------------------------------------------------------
 
 
+# What restic prints when another process holds a lock that conflicts with the one it needs.
+LOCKED = 'repository is already locked'
+
+
 class Restic:
     """restic through its CLI. The repository address, password and keys go in the environment only."""
 
@@ -1183,6 +1187,19 @@ class Restic:
         self.env['RESTIC_CACHE_DIR'] = os.path.join(os.path.dirname(config['staging_dir'].rstrip('/')), 'cache')
 
     def run(self, args: list[str], check: bool = True) -> subprocess.CompletedProcess:
+        done = self._run(args)
+        if done.returncode != 0 and LOCKED in done.stderr and args[0] != 'unlock':
+            # A run killed mid-way leaves its lock behind. `restic unlock` removes only stale locks (their
+            # process is gone, or they are older than 30 minutes), never those of a run still going. Only
+            # then: every restic start costs a key derivation (0.5 s), and a run starts one per service.
+            log('the repository is locked: removing stale locks (restic unlock) and trying again')
+            self._run(['unlock'])
+            done = self._run(args)
+        if check and done.returncode != 0:
+            raise BackupError('restic %s failed (exit %d): %s' % (args[0], done.returncode, self.error_text(done)))
+        return done
+
+    def _run(self, args: list[str]) -> subprocess.CompletedProcess:
         try:
             done = subprocess.run(
                 [self.binary] + args,
@@ -1194,8 +1211,6 @@ class Restic:
             )
         except OSError as exc:
             raise BackupError('cannot run restic (%s): %s' % (self.binary, exc)) from exc
-        if check and done.returncode != 0:
-            raise BackupError('restic %s failed (exit %d): %s' % (args[0], done.returncode, self.error_text(done)))
         return done
 
     @staticmethod
@@ -1391,7 +1406,6 @@ def cmd_backup(config: dict, args, restic: Restic) -> tuple[int, dict]:
     started = isotime()
     results, failed = {}, {}
     try:
-        restic.run(['unlock'])
         for service in selected:
             try:
                 results[service['name']] = backup_service(config, service, restic, args)
@@ -1432,7 +1446,6 @@ def cmd_backup(config: dict, args, restic: Restic) -> tuple[int, dict]:
 
 
 def cmd_forget(config: dict, args, restic: Restic) -> tuple[int, dict]:
-    restic.run(['unlock'])
     groups = restic.json(forget_args(config)) or []
     return 0, {
         'forget': [
@@ -1443,7 +1456,6 @@ def cmd_forget(config: dict, args, restic: Restic) -> tuple[int, dict]:
 
 
 def cmd_check(config: dict, args, restic: Restic) -> tuple[int, dict]:
-    restic.run(['unlock'])
     cmd = ['check'] + (['--read-data-subset', args.read_data_subset] if args.read_data_subset else [])
     done = restic.run(cmd, check=False)
     state = read_state(config)

@@ -3,7 +3,8 @@
 # (root on Debian 12/13). Quiet and quick when everything is there already.
 set -euo pipefail
 packages=(python3-venv debootstrap docker.io docker-registry rsync git openssh-client shellcheck
-          postgresql redis-server restic)
+          postgresql redis-server restic
+          prometheus)  # promtool: the monitoring role's alert rules are unit-tested with `promtool test rules`
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -162,7 +162,7 @@ _DATABASE_PRIVILEGES = {'C': 'CREATE', 'c': 'CONNECT', 'T': 'TEMPORARY'}
 def database_grants(database: str, acl: str, connection_limit: int) -> list[str]:
     """The statements that give a restored database the privileges and connection limit the backed-up one had.
 
-    pg_dump without --create leaves database-level settings out, and a new database lets PUBLIC connect;
+    pg_dump without --create leaves database-level properties out, and a new database lets PUBLIC connect;
     a tenant's database must not (CONNECT is revoked from PUBLIC and granted to its owner)."""
     statements = []
     if acl:  # NULL (empty here): the default privileges, which CREATE DATABASE gives anyway
@@ -178,6 +178,74 @@ def database_grants(database: str, acl: str, connection_limit: int) -> list[str]
                 )
     if int(connection_limit) != -1:
         statements.append('ALTER DATABASE %s CONNECTION LIMIT %d' % (quote_ident(database), int(connection_limit)))
+    return statements
+
+
+# Settings whose value is a list of names, each quoted on its own (pg_dump's variable_is_guc_list_quote).
+_GUC_LIST_QUOTE = frozenset(
+    (
+        'local_preload_libraries',
+        'search_path',
+        'session_preload_libraries',
+        'shared_preload_libraries',
+        'temp_tablespaces',
+        'unix_socket_directories',
+    )
+)
+
+
+def split_guc_list(text: str) -> list[str]:
+    """The names of a list setting as pg_db_role_setting stores it ('"$user", public'): comma-separated,
+    double-quoted where needed ("" inside quotes is a quote), case kept (libpq's SplitGUCList)."""
+    names, i = [], 0
+    while True:
+        while i < len(text) and text[i].isspace():
+            i += 1
+        if text.startswith('"', i):
+            name, i = '', i + 1
+            while True:
+                end = text.find('"', i)
+                if end < 0:
+                    raise BackupError('unterminated quote in the setting value %r' % text)
+                name += text[i:end]
+                i = end + 1
+                if not text.startswith('"', i):
+                    break
+                name += '"'
+                i += 1
+        else:
+            start = i
+            while i < len(text) and text[i] != ',' and not text[i].isspace():
+                i += 1
+            name = text[start:i]
+        names.append(name)
+        while i < len(text) and text[i].isspace():
+            i += 1
+        if i == len(text):
+            return names
+        if text[i] != ',':
+            raise BackupError('the setting value %r is not a list of names' % text)
+        i += 1
+
+
+def database_settings(database: str, settings: list[dict]) -> list[str]:
+    """The statements that give a restored database the settings the backed-up one had (ALTER DATABASE ... SET,
+    ALTER ROLE ... IN DATABASE ... SET), from pg_db_role_setting rows: {'role': name or None, 'settings':
+    ['name=value', ...]}. pg_dump keeps them only with --create, which would restore under the live name."""
+    statements = []
+    for row in settings:
+        target = (
+            'ALTER ROLE %s IN DATABASE %s' % (quote_ident(row['role']), quote_ident(database))
+            if row.get('role')
+            else 'ALTER DATABASE %s' % quote_ident(database)
+        )
+        for setting in row.get('settings') or []:
+            name, sep, value = setting.partition('=')
+            if not sep or not name:
+                raise BackupError('database %s: the setting %r is not name=value' % (database, setting))
+            items = split_guc_list(value) if name.lower() in _GUC_LIST_QUOTE else [value]
+            values = ', '.join(quote_literal(item) for item in items)
+            statements.append('%s SET %s TO %s' % (target, quote_ident(name), values))
     return statements
 
 
@@ -356,17 +424,21 @@ class PostgresHook(Hook):
         cmd += ['-d', 'template1'] + list(extra)
         return exec_checked(client, container, cmd + ['-c', sql], user=self.os_user, what='psql').decode()
 
-    def _databases(self, client, container) -> list[tuple[str, str, str, int]]:
-        """(name, owner, privileges as text or '' for the defaults, connection limit) of every non-template database."""
+    def _databases(self, client, container) -> list[tuple[str, str, str, int, list]]:
+        """(name, owner, privileges as text or '' for the defaults, connection limit, settings) of every
+        non-template database; the settings as database_settings() takes them."""
         out = self._psql(
             client,
             container,
-            'SELECT datname, pg_get_userbyid(datdba), datacl, datconnlimit FROM pg_database'
+            'SELECT datname, pg_get_userbyid(datdba), datacl, datconnlimit, ('
+            "SELECT coalesce(jsonb_agg(jsonb_build_object('role', CASE s.setrole WHEN 0 THEN NULL"
+            " ELSE pg_get_userbyid(s.setrole) END, 'settings', s.setconfig) ORDER BY s.setrole), '[]')"
+            ' FROM pg_db_role_setting s WHERE s.setdatabase = d.oid) FROM pg_database d'
             ' WHERE NOT datistemplate ORDER BY 1',
             extra=('-F', '\x1f'),
         )
         rows = [line.split('\x1f') for line in out.splitlines() if line]
-        return [(row[0], row[1], row[2], int(row[3])) for row in rows]
+        return [(row[0], row[1], row[2], int(row[3]), json.loads(row[4])) for row in rows]
 
     def _signature(self, client, container) -> dict:
         """What changes whenever the server's data does, on this cluster (its system identifier): the xid
@@ -412,7 +484,7 @@ class PostgresHook(Hook):
                 client, container, ['pg_dumpall', '--globals-only', '-U', superuser], out=out, user=self.os_user
             )
         databases, skipped = [], []
-        for name, owner, acl, connection_limit in self._databases(client, container):
+        for name, owner, acl, connection_limit, settings in self._databases(client, container):
             if name.endswith('__restoring') or '__before_restore_' in name:
                 skipped.append(name)
                 continue
@@ -430,6 +502,7 @@ class PostgresHook(Hook):
                     'file': '%s.dump' % name,
                     'acl': acl,
                     'connection_limit': connection_limit,
+                    'settings': settings,
                 }
             )
         return {'databases': databases, 'skipped': skipped, 'signature': signature}
@@ -524,6 +597,10 @@ class PostgresHook(Hook):
                         user=self.os_user,
                         what='pg_restore into %s' % temp,
                     )
+                    # After the data: a setting such as default_transaction_read_only must not apply to pg_restore.
+                    settings = database_settings(temp, db.get('settings', []))
+                    if settings:
+                        self._psql(client, container, '; '.join(settings))
                     if name in live:
                         kept_name = name + suffix
                         self._swap(client, container, name, temp, kept_name)

@@ -591,12 +591,21 @@ SIGNATURE_QUERY = (
 )
 
 
+DATABASES_QUERY = (
+    'SELECT datname, pg_get_userbyid(datdba), datacl, datconnlimit, ('
+    "SELECT coalesce(jsonb_agg(jsonb_build_object('role', CASE s.setrole WHEN 0 THEN NULL"
+    " ELSE pg_get_userbyid(s.setrole) END, 'settings', s.setconfig) ORDER BY s.setrole), '[]')"
+    ' FROM pg_db_role_setting s WHERE s.setdatabase = d.oid) FROM pg_database d'
+    ' WHERE NOT datistemplate ORDER BY 1'
+)
+
+
 class FakePostgres:
     """Answers the commands the postgres hook runs; `fail` maps a command's first words to an exit code."""
 
     def __init__(self, databases):
-        # (name, owner) or (name, owner, datacl as text, datconnlimit)
-        self.databases = [tuple(db) + ('', -1)[len(db) - 2 :] for db in databases]
+        # (name, owner) or (name, owner, datacl as text, datconnlimit[, settings as JSON text])
+        self.databases = [tuple(db) + ('', -1, '[]')[len(db) - 2 :] for db in databases]
         self.fail = {}
         self.signature = ('7300000000000000001', '812', '1234')  # system id, xid horizon, rows written
 
@@ -622,7 +631,13 @@ class FakePostgres:
 def test_postgres_dump_runs_exactly_these_commands(tmp_path, monkeypatch):
     pg = FakePostgres(
         [
-            ('app', 'app_owner', '{=Tc/app_owner,app_owner=CTc/app_owner}', 5),
+            (
+                'app',
+                'app_owner',
+                '{=Tc/app_owner,app_owner=CTc/app_owner}',
+                5,
+                '[{"role": null, "settings": ["work_mem=8MB"]}]',
+            ),
             ('old__before_restore_20240101T000000Z', 'x'),
             ('postgres', 'postgres'),
         ]
@@ -639,8 +654,7 @@ def test_postgres_dump_runs_exactly_these_commands(tmp_path, monkeypatch):
             '-F',
             SEP,
             '-c',
-            'SELECT datname, pg_get_userbyid(datdba), datacl, datconnlimit FROM pg_database'
-            ' WHERE NOT datistemplate ORDER BY 1',
+            DATABASES_QUERY,
         ],
         ['pg_dump', '-Fc', '-U', 'postgres', '-d', 'app'],
         ['pg_dump', '-Fc', '-U', 'postgres', '-d', 'postgres'],
@@ -656,8 +670,16 @@ def test_postgres_dump_runs_exactly_these_commands(tmp_path, monkeypatch):
                 'file': 'app.dump',
                 'acl': '{=Tc/app_owner,app_owner=CTc/app_owner}',
                 'connection_limit': 5,
+                'settings': [{'role': None, 'settings': ['work_mem=8MB']}],
             },
-            {'name': 'postgres', 'owner': 'postgres', 'file': 'postgres.dump', 'acl': '', 'connection_limit': -1},
+            {
+                'name': 'postgres',
+                'owner': 'postgres',
+                'file': 'postgres.dump',
+                'acl': '',
+                'connection_limit': -1,
+                'settings': [],
+            },
         ],
         'skipped': ['old__before_restore_20240101T000000Z'],
         'signature': {'system': '7300000000000000001', 'xid_horizon': '812', 'rows_written': '1234'},
@@ -706,8 +728,7 @@ def test_postgres_restore_swaps_after_a_successful_pg_restore(tmp_path, monkeypa
             '-F',
             SEP,
             '-c',
-            'SELECT datname, pg_get_userbyid(datdba), datacl, datconnlimit FROM pg_database'
-            ' WHERE NOT datistemplate ORDER BY 1',
+            DATABASES_QUERY,
         ],
         PSQL + ['-c', 'DROP DATABASE IF EXISTS "app__restoring"'],
         PSQL + ['-c', 'CREATE DATABASE "app__restoring" OWNER "app_owner" TEMPLATE template0'],
@@ -1500,6 +1521,61 @@ def test_postgres_restore_gives_the_privileges_before_the_swap(tmp_path, monkeyp
         'ALTER DATABASE "app__restoring" CONNECTION LIMIT 3'
     )
     assert commands[created + 2].startswith('pg_restore --exit-on-error')
+
+
+def test_database_settings_are_set_again_as_pg_dump_would_write_them():
+    # Rows of pg_db_role_setting: the database's own settings, and one role's inside the database.
+    settings = [
+        {'role': None, 'settings': ['search_path="$user", public, "we,""ird"', 'work_mem=8MB', "app.note=it's"]},
+        {'role': 'tenant_acme', 'settings': ['statement_timeout=5s', 'temp_tablespaces=']},
+    ]
+    assert prog.database_settings('d__restoring', settings) == [
+        "ALTER DATABASE \"d__restoring\" SET \"search_path\" TO '$user', 'public', 'we,\"ird'",
+        'ALTER DATABASE "d__restoring" SET "work_mem" TO \'8MB\'',
+        'ALTER DATABASE "d__restoring" SET "app.note" TO \'it\'\'s\'',
+        'ALTER ROLE "tenant_acme" IN DATABASE "d__restoring" SET "statement_timeout" TO \'5s\'',
+        'ALTER ROLE "tenant_acme" IN DATABASE "d__restoring" SET "temp_tablespaces" TO \'\'',
+    ]
+    assert prog.database_settings('d', []) == []
+
+
+@pytest.mark.parametrize('value', ['"open', 'a b', 'a,,"b'])
+def test_database_settings_refuse_a_list_they_cannot_read(value):
+    with pytest.raises(prog.BackupError):
+        prog.database_settings('d', [{'role': None, 'settings': ['search_path=' + value]}])
+
+
+def test_postgres_restore_sets_the_database_settings_after_the_data_and_before_the_swap(tmp_path, monkeypatch):
+    pg = FakePostgres([('app', 'app_owner')])
+    docker = FakeDocker(pg)
+    docker.add('postgres')
+    monkeypatch.setattr(prog, 'docker_client', lambda: docker)
+    staged, manifest = staged_postgres(tmp_path, [('app', 'app_owner')])
+    manifest['metadata']['databases'][0]['settings'] = [
+        {'role': None, 'settings': ['default_transaction_read_only=on']},
+        {'role': 'app_owner', 'settings': ['work_mem=8MB']},
+    ]
+    make_hook('postgres', container='postgres').restore(str(staged), manifest)
+    commands = [' '.join(cmd) for cmd in docker.execs()]
+    restored = next(i for i, cmd in enumerate(commands) if cmd.startswith('pg_restore --exit-on-error'))
+    assert commands[restored + 1] == ' '.join(PSQL) + (
+        ' -c ALTER DATABASE "app__restoring" SET "default_transaction_read_only" TO \'on\'; '
+        'ALTER ROLE "app_owner" IN DATABASE "app__restoring" SET "work_mem" TO \'8MB\''
+    )
+    assert 'WITH ALLOW_CONNECTIONS false' in commands[restored + 2]
+
+
+def test_postgres_restore_drops_the_copy_when_a_setting_fails(tmp_path, monkeypatch):
+    pg = FakePostgres([('app', 'app_owner')])
+    pg.fail['psql -X -q -At -v ON_ERROR_STOP=1 -U postgres -d template1 -c ALTER ROLE'] = 1
+    docker = FakeDocker(pg)
+    docker.add('postgres')
+    monkeypatch.setattr(prog, 'docker_client', lambda: docker)
+    staged, manifest = staged_postgres(tmp_path, [('app', 'app_owner')])
+    manifest['metadata']['databases'][0]['settings'] = [{'role': 'gone', 'settings': ['work_mem=8MB']}]
+    with pytest.raises(prog.BackupError, match='the live database app is as it was, app__restoring was dropped'):
+        make_hook('postgres', container='postgres').restore(str(staged), manifest)
+    assert not any('RENAME' in cmd[-1] or 'ALLOW_CONNECTIONS' in cmd[-1] for cmd in docker.execs())
 
 
 def test_postgres_dump_is_reused_while_the_server_has_not_changed(tmp_path, monkeypatch):

@@ -622,7 +622,8 @@ class PostgresHook(Hook):
 
     def _swap(self, client, container, name: str, temp: str, kept_name: str) -> None:
         """Rename live -> kept and restored -> live in one transaction, after closing the live database to new
-        connections and ending the open ones. If the renames fail the live database is opened again."""
+        connections and ending the open ones. The kept database is opened again after the swap (to compare
+        with or to go back to), and the live one if the renames fail."""
         self._psql(client, container, 'ALTER DATABASE %s WITH ALLOW_CONNECTIONS false' % quote_ident(name))
         try:
             self._psql(
@@ -640,6 +641,7 @@ class PostgresHook(Hook):
         except BackupError:
             self._psql(client, container, 'ALTER DATABASE %s WITH ALLOW_CONNECTIONS true' % quote_ident(name))
             raise
+        self._psql(client, container, 'ALTER DATABASE %s WITH ALLOW_CONNECTIONS true' % quote_ident(kept_name))
 
 
 class ValkeyHook(Hook):

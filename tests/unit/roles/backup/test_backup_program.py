@@ -753,6 +753,7 @@ def test_postgres_restore_swaps_after_a_successful_pg_restore(tmp_path, monkeypa
             'BEGIN; ALTER DATABASE "app" RENAME TO "app__before_restore_20260105T031000Z"; '
             'ALTER DATABASE "app__restoring" RENAME TO "app"; COMMIT;',
         ],
+        PSQL + ['-c', 'ALTER DATABASE "app__before_restore_20260105T031000Z" WITH ALLOW_CONNECTIONS true'],
         PSQL + ['-c', 'DROP DATABASE IF EXISTS "fresh__restoring"'],
         PSQL + ['-c', 'CREATE DATABASE "fresh__restoring" OWNER "fresh_owner" TEMPLATE template0'],
         [

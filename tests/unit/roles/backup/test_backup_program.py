@@ -628,6 +628,14 @@ class FakePostgres:
         return b'', b'', 0
 
 
+def postgres_docker(monkeypatch, pg):
+    """A fake Docker whose `postgres` container answers as `pg`, installed as the program's client."""
+    docker = FakeDocker(pg)
+    docker.add('postgres')
+    monkeypatch.setattr(prog, 'docker_client', lambda: docker)
+    return docker
+
+
 def test_postgres_dump_runs_exactly_these_commands(tmp_path, monkeypatch):
     pg = FakePostgres(
         [
@@ -642,9 +650,7 @@ def test_postgres_dump_runs_exactly_these_commands(tmp_path, monkeypatch):
             ('postgres', 'postgres'),
         ]
     )
-    docker = FakeDocker(pg)
-    docker.add('postgres')
-    monkeypatch.setattr(prog, 'docker_client', lambda: docker)
+    docker = postgres_docker(monkeypatch, pg)
     meta = make_hook('postgres', container='postgres').dump(str(tmp_path))
     assert docker.execs() == [
         PSQL + ['-F', SEP, '-c', SIGNATURE_QUERY],
@@ -689,9 +695,7 @@ def test_postgres_dump_runs_exactly_these_commands(tmp_path, monkeypatch):
 def test_postgres_dump_fails_on_a_failed_pg_dump(tmp_path, monkeypatch):
     pg = FakePostgres([('app', 'app_owner')])
     pg.fail['pg_dump -Fc'] = 1
-    docker = FakeDocker(pg)
-    docker.add('postgres')
-    monkeypatch.setattr(prog, 'docker_client', lambda: docker)
+    postgres_docker(monkeypatch, pg)
     with pytest.raises(prog.BackupError, match=r'pg_dump failed in container postgres \(exit 1\): ERROR: simulated'):
         make_hook('postgres', container='postgres').dump(str(tmp_path))
 
@@ -710,9 +714,8 @@ def staged_postgres(tmp_path, databases):
 
 def test_postgres_restore_swaps_after_a_successful_pg_restore(tmp_path, monkeypatch):
     pg = FakePostgres([('app', 'app_owner'), ('postgres', 'postgres')])  # `fresh` is not live yet
-    docker = FakeDocker(pg)
-    container = docker.add('postgres')
-    monkeypatch.setattr(prog, 'docker_client', lambda: docker)
+    docker = postgres_docker(monkeypatch, pg)
+    container = docker.by_name['postgres']
     monkeypatch.setattr(prog, 'stamp', lambda: '20260105T031000Z')
     staged, manifest = staged_postgres(tmp_path, [('app', 'app_owner'), ('fresh', 'fresh_owner')])
     result = make_hook('postgres', container='postgres').restore(str(staged), manifest)
@@ -777,9 +780,7 @@ def test_postgres_restore_swaps_after_a_successful_pg_restore(tmp_path, monkeypa
 def test_postgres_restore_leaves_the_live_database_when_pg_restore_fails(tmp_path, monkeypatch):
     pg = FakePostgres([('app', 'app_owner')])
     pg.fail['pg_restore --exit-on-error'] = 1
-    docker = FakeDocker(pg)
-    docker.add('postgres')
-    monkeypatch.setattr(prog, 'docker_client', lambda: docker)
+    docker = postgres_docker(monkeypatch, pg)
     staged, manifest = staged_postgres(tmp_path, [('app', 'app_owner')])
     with pytest.raises(prog.BackupError) as failed:
         make_hook('postgres', container='postgres').restore(str(staged), manifest)
@@ -793,9 +794,7 @@ def test_postgres_restore_leaves_the_live_database_when_pg_restore_fails(tmp_pat
 def test_postgres_restore_is_refused_when_pg_restore_list_fails(tmp_path, monkeypatch, capsys):
     pg = FakePostgres([('app', 'app_owner')])
     pg.fail['pg_restore --list'] = 1
-    docker = FakeDocker(pg)
-    docker.add('postgres')
-    monkeypatch.setattr(prog, 'docker_client', lambda: docker)
+    docker = postgres_docker(monkeypatch, pg)
     staged, manifest = staged_postgres(tmp_path, [('app', 'app_owner')])
     config = {
         'host': 'h',
@@ -1506,9 +1505,7 @@ def test_database_grants_give_the_restored_database_the_backed_up_privileges():
 
 def test_postgres_restore_gives_the_privileges_before_the_swap(tmp_path, monkeypatch):
     pg = FakePostgres([('app', 'app_owner')])
-    docker = FakeDocker(pg)
-    docker.add('postgres')
-    monkeypatch.setattr(prog, 'docker_client', lambda: docker)
+    docker = postgres_docker(monkeypatch, pg)
     staged, manifest = staged_postgres(tmp_path, [('app', 'app_owner')])
     manifest['metadata']['databases'][0].update(acl='{app_owner=CTc/app_owner}', connection_limit=3)
     make_hook('postgres', container='postgres').restore(str(staged), manifest)
@@ -1548,9 +1545,7 @@ def test_database_settings_refuse_a_list_they_cannot_read(value):
 
 def test_postgres_restore_sets_the_database_settings_after_the_data_and_before_the_swap(tmp_path, monkeypatch):
     pg = FakePostgres([('app', 'app_owner')])
-    docker = FakeDocker(pg)
-    docker.add('postgres')
-    monkeypatch.setattr(prog, 'docker_client', lambda: docker)
+    docker = postgres_docker(monkeypatch, pg)
     staged, manifest = staged_postgres(tmp_path, [('app', 'app_owner')])
     manifest['metadata']['databases'][0]['settings'] = [
         {'role': None, 'settings': ['default_transaction_read_only=on']},
@@ -1569,9 +1564,7 @@ def test_postgres_restore_sets_the_database_settings_after_the_data_and_before_t
 def test_postgres_restore_drops_the_copy_when_a_setting_fails(tmp_path, monkeypatch):
     pg = FakePostgres([('app', 'app_owner')])
     pg.fail['psql -X -q -At -v ON_ERROR_STOP=1 -U postgres -d template1 -c ALTER ROLE'] = 1
-    docker = FakeDocker(pg)
-    docker.add('postgres')
-    monkeypatch.setattr(prog, 'docker_client', lambda: docker)
+    docker = postgres_docker(monkeypatch, pg)
     staged, manifest = staged_postgres(tmp_path, [('app', 'app_owner')])
     manifest['metadata']['databases'][0]['settings'] = [{'role': 'gone', 'settings': ['work_mem=8MB']}]
     with pytest.raises(prog.BackupError, match='the live database app is as it was, app__restoring was dropped'):
@@ -1581,9 +1574,7 @@ def test_postgres_restore_drops_the_copy_when_a_setting_fails(tmp_path, monkeypa
 
 def test_postgres_dump_is_reused_while_the_server_has_not_changed(tmp_path, monkeypatch):
     pg = FakePostgres([('app', 'app_owner')])
-    docker = FakeDocker(pg)
-    docker.add('postgres')
-    monkeypatch.setattr(prog, 'docker_client', lambda: docker)
+    docker = postgres_docker(monkeypatch, pg)
     service = {'name': 'postgres', 'method': 'postgres', 'container': 'postgres'}
     hook = make_hook('postgres', container='postgres')
     first = hook.dump(str(tmp_path))

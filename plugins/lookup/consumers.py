@@ -14,6 +14,11 @@ description:
     WebUI - PostgreSQL of C(open_webui_data_host)). For a host, this lookup returns every service of the collection
     that runs there (by its inventory groups) and is published on an address that is not loopback, with its port
     and the inventory hosts whose declarations name it - what the firewall admits to that port.
+  - A service's endpoint may also list C(metrics) (the monitoring role scrapes them, lookup C(scrape_targets)), each
+    with its own C(published_port); a declaration with a C(port) names that port, one without it the endpoint's
+    C(published_port). Each published port is one entry. C(exclusive) is false for a metrics port the service also
+    serves to clients outside this contract (n8n's main port, which the reverse proxy reaches) - the firewall then
+    admits the consumers there without dropping the rest.
   - Each declaration is templated for the consuming host with its role's defaults under that host's inventory
     variables, like the endpoint. A consumer's address is its default IPv4 address from its facts, or its
     C(ansible_host) when that is an IPv4 address; a consumer with neither is an error naming it, never skipped.
@@ -37,27 +42,28 @@ EXAMPLES = r"""
 - name: The hosts PostgreSQL on this host must admit
   ansible.builtin.debug:
     msg: "{{ query('selfhosted_ai.stack.consumers', 'postgres') }}"
-  # [{service: postgres, port: 5432, consumers: [app1, worker1], sources: [10.20.0.40, 10.20.0.51]}]
+  # [{service: postgres, port: 5432, exclusive: true, consumers: [app1, worker1], sources: [10.20.0.40, 10.20.0.51]}]
 """
 
 RETURN = r"""
 _raw:
   description:
-    - One mapping per published service - service, port, consumers (host names) and sources (their addresses), or
-      unresolved with O(addresses=false).
+    - One mapping per published port of a service - service, port, exclusive, consumers (host names) and sources
+      (their addresses), or unresolved with O(addresses=false).
   type: list
   elements: dict
 """
 
 import ipaddress
-import re
 
 from ansible.errors import AnsibleLookupError
 from ansible.plugins.lookup import LookupBase
 
-from ansible_collections.selfhosted_ai.stack.plugins.plugin_utils._role_scope import ROLE_GROUPS, RoleScope
-
-_LOOPBACK = re.compile(r'^(127\.|::1$|\[::1\]$|localhost$)')
+from ansible_collections.selfhosted_ai.stack.plugins.plugin_utils._role_scope import (
+    ROLE_GROUPS,
+    RoleScope,
+    outside_addresses,
+)
 
 
 def _ipv4(value):
@@ -71,6 +77,21 @@ def source_address(hostvars, host):
     """The address a consumer connects from: its default IPv4 address, else an IPv4 ansible_host; or None."""
     facts = hostvars[host].get('ansible_facts') or {}
     return _ipv4((facts.get('default_ipv4') or {}).get('address', '')) or _ipv4(hostvars[host].get('ansible_host', ''))
+
+
+def published_ports(endpoint):
+    """{host port: exclusive} of what the endpoint publishes outside loopback: its port and its metrics' ports."""
+    if not outside_addresses(endpoint):
+        return {}
+    ports = {}
+    main = int(endpoint.get('published_port') or 0)
+    if main > 0:
+        ports[main] = True
+    for metric in endpoint.get('metrics') or []:
+        port = int(metric.get('published_port') or 0)
+        if port > 0:
+            ports[port] = ports.get(port, False) or not metric.get('shared', False)
+    return ports
 
 
 class LookupModule(LookupBase):
@@ -89,31 +110,34 @@ class LookupModule(LookupBase):
             if host not in scope.hosts_running(service):
                 continue
             endpoint = scope.template(service, 'endpoint', host)
-            port = int(endpoint.get('published_port') or 0)
-            outside = [a for a in endpoint.get('published_addresses') or [] if str(a) and not _LOOPBACK.match(str(a))]
-            if port <= 0 or not outside:
+            ports = published_ports(endpoint)
+            if not ports:
                 continue
             if declared is None:
                 declared = self._declarations(scope)
-            consumers = sorted({c for c, used in declared if used == (service, host) and c != host})
-            entry = {'service': service, 'port': port, 'consumers': consumers}
-            if self.get_option('addresses'):
-                entry['sources'] = [self._address(hostvars, c, service, host) for c in consumers]
-            else:
-                entry['unresolved'] = [c for c in consumers if source_address(hostvars, c) is None]
-            result.append(entry)
+            main = int(endpoint.get('published_port') or 0)
+            for port, exclusive in ports.items():
+                consumers = sorted(
+                    {c for c, (s, h, p) in declared if (s, h) == (service, host) and (p or main) == port and c != host}
+                )
+                entry = {'service': service, 'port': port, 'exclusive': exclusive, 'consumers': consumers}
+                if self.get_option('addresses'):
+                    entry['sources'] = [self._address(hostvars, c, service, host) for c in consumers]
+                else:
+                    entry['unresolved'] = [c for c in consumers if source_address(hostvars, c) is None]
+                result.append(entry)
         return result
 
     @staticmethod
     def _declarations(scope):
-        """(consumer host, (service, service host)) for every declaration of every role, on the hosts that run it."""
+        """(consumer, (service, service host, port or 0)) for every declaration of every role, on the hosts running it."""
         used = []
         for role in ROLE_GROUPS:
             if not scope.declares(role, 'consumes'):
                 continue
             for consumer in scope.hosts_running(role):
                 for entry in scope.template(role, 'consumes', consumer):
-                    used.append((consumer, (entry['service'], entry['host'])))
+                    used.append((consumer, (entry['service'], entry['host'], int(entry.get('port') or 0))))
         return used
 
     @staticmethod

@@ -51,21 +51,17 @@ _raw:
   elements: dict
 """
 
-import re
-
 from ansible.errors import AnsibleLookupError
 from ansible.plugins.lookup import LookupBase
 
-from ansible_collections.selfhosted_ai.stack.plugins.plugin_utils._role_scope import RoleScope
-
-_LOOPBACK = re.compile(r'^(127\.|::1$|\[::1\]$|localhost$)')
+from ansible_collections.selfhosted_ai.stack.plugins.plugin_utils._role_scope import RoleScope, outside_addresses
 
 
 def reach(endpoint, host, from_host):
     """Add address and reach_port: the container on the same host, else a published, non-loopback address."""
     if host == from_host:
         return dict(endpoint, host=host, address=endpoint['container'], reach_port=int(endpoint['port']))
-    published = [str(a) for a in endpoint.get('published_addresses') or [] if str(a) and not _LOOPBACK.match(str(a))]
+    published = outside_addresses(endpoint)
     if int(endpoint.get('published_port') or 0) <= 0 or not published:
         raise AnsibleLookupError(
             f'endpoint: {endpoint["service"]} on {host} is not published where {from_host} can reach it (published on '

@@ -29,7 +29,16 @@ ROLE_GROUPS = {
     'open_webui': ('apps',),
     'reverse_proxy': ('proxy',),
     'backup': ('backup',),
+    'exporters': ('docker_hosts',),
+    'monitoring': ('monitoring',),
 }
+
+_LOOPBACK = re.compile(r'^(127\.|::1$|\[::1\]$|localhost$)')
+
+
+def outside_addresses(endpoint):
+    """The endpoint's published addresses another host can reach (not loopback), in their order."""
+    return [str(a) for a in endpoint.get('published_addresses') or [] if str(a) and not _LOOPBACK.match(str(a))]
 
 
 class RoleScope:

@@ -58,8 +58,44 @@ def test_data_ports_admit_only_their_consumers_before_the_trusted_network(tmp_pa
         # The port's own rules come before the trusted network's RETURN, which would admit edge1 and gpu1.
         last = max(i for i, r in enumerate(rules) if f'--ctorigdstport {port} ' in r)
         assert last < rules.index('-A selfhosted-docker -s 10.20.0.0/24 -j RETURN')
-    # S3 and OpenBao are published on loopback only there: no rule of their own.
-    assert port_rules(rules, 8333) == [] and port_rules(rules, 8200) == []
+    # S3 is published on loopback only there: no rule of its own.
+    assert port_rules(rules, 8333) == []
+
+
+def test_scraped_ports_admit_only_the_monitoring_host(tmp_path):
+    # data1 publishes its exporters and OpenBao's API (for /v1/sys/metrics) on its private address for
+    # Prometheus on edge1 (group monitoring): edge1 alone, not the rest of the trusted network.
+    rc, output, rules = render(tmp_path)
+    assert rc == 0, output[-3000:]
+    for port in (8200, 9100, 9187, 9121):
+        assert port_rules(rules, port) == [
+            f'-p tcp -m conntrack --ctorigdstport {port} -s 10.20.0.10 -j RETURN',
+            f'-p tcp -m conntrack --ctorigdstport {port} -j DROP',
+        ], port
+    # A worker's health and metrics port: edge1 alone.
+    rc, output, rules = render(tmp_path, target='worker1')
+    assert rc == 0, output[-3000:]
+    assert port_rules(rules, 5682) == [
+        '-p tcp -m conntrack --ctorigdstport 5682 -s 10.20.0.10 -j RETURN',
+        '-p tcp -m conntrack --ctorigdstport 5682 -j DROP',
+    ]
+
+
+def test_a_metrics_port_shared_with_the_proxy_admits_the_monitoring_host_and_drops_nothing(tmp_path):
+    # n8n main and webhook on app1 serve the proxy (through the trusted network) on the port Prometheus
+    # scrapes: edge1 is admitted, and the port is not closed to the trusted network.
+    rc, output, rules = render(tmp_path, target='app1')
+    assert rc == 0, output[-3000:]
+    for port in (5678, 5679):
+        assert port_rules(rules, port) == [f'-p tcp -m conntrack --ctorigdstport {port} -s 10.20.0.10 -j RETURN']
+    assert '-A selfhosted-docker -s 10.20.0.0/24 -j RETURN' in rules
+
+
+def test_the_monitoring_host_publishes_no_metrics_port(tmp_path):
+    # edge1 runs Prometheus beside Caddy and its own exporters: scraped on the stack network, nothing published.
+    rc, output, rules = render(tmp_path, target='edge1')
+    assert rc == 0, output[-3000:]
+    assert [port for port in (9100, 9180, 8200) if port_rules(rules, port)] == []
 
 
 def test_a_data_port_the_inventory_opens_to_all_stays_open(tmp_path):

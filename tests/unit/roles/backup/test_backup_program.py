@@ -18,6 +18,7 @@ import importlib.util
 import io
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -322,14 +323,24 @@ def test_stale_lock_of_a_killed_backup_does_not_block_the_next(ready):
     )
     os.close(reader)
     locks = ready.tmp / 'repo' / 'locks'
+
+    def lock_files():
+        return [path for path in locks.iterdir() if re.fullmatch('[0-9a-f]{64}', path.name)]
+
+    def lock_written():
+        # Killed while it still writes its lock (a slow, loaded machine), restic would leave an unreadable file
+        # instead of a stale lock: wait until the lock reads back whole.
+        found = lock_files()
+        return len(found) == 1 and ready.restic('cat', 'lock', found[0].name, '--no-lock', check=False).returncode == 0
+
     deadline = time.monotonic() + 30
-    while not list(locks.iterdir()):
+    while not lock_written():
         assert time.monotonic() < deadline, 'restic took no lock'
         time.sleep(0.1)
     killed.send_signal(signal.SIGKILL)
     killed.wait()
     os.close(writer)
-    assert len(list(locks.iterdir())) == 1
+    assert len(lock_files()) == 1
     # The lock blocks what needs the repository exclusively ...
     blocked = ready.restic('forget', '--prune', '--keep-last', '1', check=False)
     assert blocked.returncode != 0 and 'locked' in blocked.stderr

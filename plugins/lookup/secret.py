@@ -70,8 +70,10 @@ options:
       - Alphabet for O(format=password) and O(format=credentials).
       - V(alnum) is C([A-Za-z0-9]); V(lower_alnum) C([a-z0-9]); V(hex) C([0-9a-f]); V(base64) adds C(+/) to V(alnum);
         V(urlsafe) adds C(-_); V(ascii_printable) is every printable ASCII character except space.
+      - V(complex) is V(alnum) plus C(-_.~), with at least one lower-case letter, upper-case letter, digit and symbol in
+        every value (password policies such as Flowise's ask for that); O(length) at least 4.
     type: str
-    choices: [alnum, alpha, lower_alnum, digits, hex, base64, urlsafe, ascii_printable]
+    choices: [alnum, alpha, lower_alnum, digits, hex, base64, urlsafe, ascii_printable, complex]
     default: alnum
   chars:
     description: Custom alphabet for passwords, instead of O(charset); at least two different characters.

@@ -20,7 +20,11 @@ CHARSETS = {
     'base64': string.ascii_letters + string.digits + '+/',
     'urlsafe': string.ascii_letters + string.digits + '-_',
     'ascii_printable': string.ascii_letters + string.digits + string.punctuation,
+    # Drawn like alnum plus four URL-safe symbols, then redrawn until every class of COMPLEX_CLASSES is
+    # present: what password policies such as Flowise's (lower, upper, digit, symbol) accept.
+    'complex': string.ascii_letters + string.digits + '-_.~',
 }
+COMPLEX_CLASSES = (string.ascii_lowercase, string.ascii_uppercase, string.digits, '-_.~')
 
 # Formats whose length counts random bytes; 'password' and 'credentials' count characters.
 BYTE_FORMATS = ('hex', 'base64', 'base64url', 'jwt_secret')
@@ -51,10 +55,18 @@ def alphabet(charset='alnum', chars=None):
 
 
 def password(length, charset='alnum', chars=None):
-    """``length`` characters, each drawn uniformly and independently from the alphabet."""
+    """``length`` characters, each drawn uniformly and independently from the alphabet.
+
+    With charset ``complex`` whole values are drawn until one holds every class (rejection sampling keeps
+    every acceptable value equally likely).
+    """
     _check_length(length)
     letters = alphabet(charset, chars)
-    return ''.join(secrets.choice(letters) for dummy in range(length))
+    complex_policy = _check_complex(length, charset, chars)
+    while True:
+        value = ''.join(secrets.choice(letters) for dummy in range(length))
+        if not complex_policy or all(set(value) & set(group) for group in COMPLEX_CLASSES):
+            return value
 
 
 def random_bytes_encoded(length, fmt):
@@ -80,6 +92,14 @@ def entropy_bits(length, fmt='password', charset='alnum', chars=None):
     if fmt in BYTE_FORMATS:
         return 8.0 * length
     return length * math.log(len(alphabet(charset, chars)), 2)
+
+
+def _check_complex(length, charset, chars):
+    """Whether the complex policy applies; it needs room for one character of each class."""
+    complex_policy = charset == 'complex' and not chars
+    if complex_policy and length < len(COMPLEX_CLASSES):
+        raise SecretSpecError('charset complex needs a length of at least %d' % len(COMPLEX_CLASSES))
+    return complex_policy
 
 
 def _check_length(length):
@@ -108,6 +128,7 @@ def field_generators(fmt='password', length=32, charset='alnum', chars=None, fie
         random_bytes_encoded(length, fmt)  # validates (jwt minimum) before anything is stored
         return {field: lambda: random_bytes_encoded(length, fmt)}
     alphabet(charset, chars)
+    _check_complex(length, charset, chars)
     if fmt == 'credentials':
         if not username:
             raise SecretSpecError('format=credentials needs a username')

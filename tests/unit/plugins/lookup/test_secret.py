@@ -65,10 +65,23 @@ def mode(path):
 
 @pytest.mark.parametrize('charset', sorted(gen.CHARSETS))
 def test_password_uses_only_its_charset_and_length(charset):
-    for length in (1, 17, 64):
+    for length in (4 if charset == 'complex' else 1, 17, 64):
         value = gen.password(length, charset)
         assert len(value) == length
         assert set(value) <= set(gen.CHARSETS[charset])
+
+
+def test_complex_passwords_hold_every_class():
+    # At length 4 most draws miss a class: the redraw must still return a value with all four.
+    for length in (4, 5, 24):
+        for dummy in range(200):
+            value = gen.password(length, 'complex')
+            assert all(set(value) & set(group) for group in gen.COMPLEX_CLASSES), value
+
+
+def test_complex_passwords_need_room_for_every_class():
+    with pytest.raises(gen.SecretSpecError, match='at least 4'):
+        gen.field_generators(length=3, charset='complex')
 
 
 def test_charsets_have_expected_sizes():

@@ -87,6 +87,13 @@ options:
   username:
     description: User name stored with O(format=credentials); defaults to the last segment of the secret name.
     type: str
+  prefix:
+    description:
+      - Text put before a newly generated value and stored with it, for API keys whose format starts with a fixed
+        marker (Langfuse's C(pk-lf-) and C(sk-lf-)). O(length) counts the random part only.
+      - At most 64 printable characters without spaces; not used with O(format=credentials). An existing value is
+        returned as stored, whatever the prefix.
+    type: str
   secret_dir:
     description:
       - Directory of the V(file) backend. Relative paths are relative to the inventory directory.
@@ -170,6 +177,12 @@ EXAMPLES = r"""
     langfuse_db: "{{ lookup('selfhosted_ai.stack.secret', 'postgres/langfuse', format='credentials', username='langfuse') }}"
   no_log: true
   # langfuse_db.username == 'langfuse', langfuse_db.password is 32 alphanumeric characters
+
+- name: A Langfuse project's API key pair, two fields of one secret (one record in OpenBao)
+  ansible.builtin.set_fact:
+    langfuse_public_key: "{{ lookup('selfhosted_ai.stack.secret', 'langfuse/project_keys', field='public_key', prefix='pk-lf-') }}"
+    langfuse_secret_key: "{{ lookup('selfhosted_ai.stack.secret', 'langfuse/project_keys', field='secret_key', prefix='sk-lf-') }}"
+  no_log: true
 
 - name: Several secrets in one call, stored as files next to the inventory
   ansible.builtin.set_fact:
@@ -323,6 +336,7 @@ class LookupModule(LookupBase):
                     chars=self.get_option('chars'),
                     field=self.get_option('field'),
                     username=self.get_option('username') or name.rsplit('/', 1)[-1],
+                    prefix=self.get_option('prefix'),
                 )
             except SecretSpecError as e:
                 raise AnsibleLookupError('selfhosted_ai.stack.secret: %s' % e) from None

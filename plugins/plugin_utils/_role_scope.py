@@ -27,6 +27,10 @@ ROLE_GROUPS = {
     'qdrant': ('data',),
     'neo4j': ('data',),
     'open_webui': ('apps',),
+    # Langfuse runs with its own ClickHouse on the one host of group langfuse (roles/langfuse/README.md).
+    'clickhouse': ('langfuse',),
+    'langfuse': ('langfuse',),
+    'comfyui': ('comfyui',),
     'reverse_proxy': ('proxy',),
     'backup': ('backup',),
     'exporters': ('docker_hosts',),

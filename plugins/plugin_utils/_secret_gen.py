@@ -32,6 +32,7 @@ FORMATS = ('password',) + BYTE_FORMATS + ('credentials',)
 
 MIN_LENGTH = 1
 MAX_LENGTH = 4096
+MAX_PREFIX = 64
 JWT_HS256_MIN_BYTES = 32
 
 
@@ -109,14 +110,27 @@ def _check_length(length):
         raise SecretSpecError('length must be between %d and %d, not %d' % (MIN_LENGTH, MAX_LENGTH, length))
 
 
-def field_generators(fmt='password', length=32, charset='alnum', chars=None, field='value', username=None):
+def _check_prefix(prefix, fmt):
+    if not prefix:
+        return ''
+    if fmt == 'credentials':
+        raise SecretSpecError('prefix is not used with format=credentials')
+    if not isinstance(prefix, str) or len(prefix) > MAX_PREFIX or any(ord(c) < 0x21 or ord(c) == 0x7F for c in prefix):
+        raise SecretSpecError('prefix must be at most %d printable characters without spaces' % MAX_PREFIX)
+    return prefix
+
+
+def field_generators(fmt='password', length=32, charset='alnum', chars=None, field='value', username=None, prefix=None):
     """Map of stored field name -> zero-argument callable producing its value.
 
-    Validates everything up front, so bad options fail before any backend is touched.
+    ``prefix`` is put before a generated value and stored with it (API keys such as ``pk-lf-...``);
+    ``length`` counts the random part only. Validates everything up front, so bad options fail
+    before any backend is touched.
     """
     if fmt not in FORMATS:
         raise SecretSpecError('unknown format %r; use one of: %s' % (fmt, ', '.join(FORMATS)))
     _check_length(length)
+    prefix = _check_prefix(prefix, fmt)
     if fmt != 'credentials' and (
         not isinstance(field, str)
         or not field
@@ -126,7 +140,7 @@ def field_generators(fmt='password', length=32, charset='alnum', chars=None, fie
         raise SecretSpecError('field must be a non-empty name of at most 100 printable characters')
     if fmt in BYTE_FORMATS:
         random_bytes_encoded(length, fmt)  # validates (jwt minimum) before anything is stored
-        return {field: lambda: random_bytes_encoded(length, fmt)}
+        return {field: lambda: prefix + random_bytes_encoded(length, fmt)}
     alphabet(charset, chars)
     _check_complex(length, charset, chars)
     if fmt == 'credentials':
@@ -136,4 +150,4 @@ def field_generators(fmt='password', length=32, charset='alnum', chars=None, fie
             'username': lambda: username,
             'password': lambda: password(length, charset, chars),
         }
-    return {field: lambda: password(length, charset, chars)}
+    return {field: lambda: prefix + password(length, charset, chars)}

@@ -13,6 +13,9 @@ _REFERENCE = re.compile(
 )
 # A release version: at least major.minor, optionally a leading v and a suffix (-community, -pg17).
 _VERSION_TAG = re.compile(r'^v?[0-9]+(?:\.[0-9]+)+(?:[-+_.][A-Za-z0-9_.-]+)?$')
+# A dated build, <variant>-YYYYMMDD: images without release versions (yanwk/comfyui-boot:cu130-slim-20260720)
+# tag each build with its date next to the moving variant tag.
+_DATED_TAG = re.compile(r'^[a-z0-9][a-z0-9_.-]*-20[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])$')
 
 
 def pinned_image(value):
@@ -25,7 +28,7 @@ def pinned_image(value):
     if match.group('digest'):
         return True
     tag = match.group('tag')
-    return tag is not None and _VERSION_TAG.match(tag) is not None
+    return tag is not None and (_VERSION_TAG.match(tag) is not None or _DATED_TAG.match(tag) is not None)
 
 
 class TestModule:

@@ -149,6 +149,10 @@ def test_entropy_of_defaults():
         (dict(fmt='credentials', username=''), 'username'),
         (dict(field=''), 'field must be'),
         (dict(field='a\nb'), 'field must be'),
+        (dict(prefix='pk lf'), 'prefix must be'),
+        (dict(prefix='x' * 65), 'prefix must be'),
+        (dict(prefix=7), 'prefix must be'),
+        (dict(fmt='credentials', username='u', prefix='pk-'), 'not used with format=credentials'),
     ],
 )
 def test_bad_generation_options_are_refused(kwargs, match):
@@ -256,6 +260,19 @@ def test_credentials_record(secret, inventory):
     named = secret.run(['postgres/other'], variables=variables, format='credentials', username='app')[0]
     assert named['username'] == 'app'
     assert secret.run(['postgres/langfuse'], variables=variables, format='credentials')[0] == record
+
+
+def test_prefixed_api_keys_are_stored_whole_in_one_record(secret, inventory):
+    variables = {'inventory_dir': str(inventory)}
+    public = secret.run(['langfuse/keys'], variables=variables, field='public_key', prefix='pk-lf-')[0]
+    private = secret.run(['langfuse/keys'], variables=variables, field='secret_key', prefix='sk-lf-', length=40)[0]
+    assert public.startswith('pk-lf-') and len(public) == len('pk-lf-') + 32
+    assert private.startswith('sk-lf-') and len(private) == len('sk-lf-') + 40
+    assert stored(inventory / '.secrets' / 'langfuse' / 'keys.json') == {'public_key': public, 'secret_key': private}
+    # An existing value is returned as stored: the prefix only shapes what is generated.
+    assert secret.run(['langfuse/keys'], variables=variables, field='public_key', prefix='other-')[0] == public
+    hex_key = secret.run(['langfuse/hex'], variables=variables, format='hex', prefix='0x')[0]
+    assert hex_key.startswith('0x') and len(hex_key) == 66
 
 
 def test_fields_are_added_never_changed(secret, inventory):

@@ -310,10 +310,13 @@ def extract_wheel_files(spec: dict, context: Path) -> list[str]:
 def build_service_image(client: docker.DockerClient, spec: dict, force: bool = False) -> None:
     registry, repository, tag = split_ref(spec['ref'])
     if registry != 'docker.io':
-        sys.exit(
-            f'harness: {spec["ref"]}: only Docker Hub images can be served through the '
-            "registry mirror; preload other registries' images into the instances"
-        )
+        # Docker's registry-mirrors serves Docker Hub names only, and an engine pulls from a plain
+        # HTTP registry by its address only when told it is insecure. So another registry's image
+        # goes to the local registry under a Docker Hub name made of its whole name, ghcr.io/a/b ->
+        # ghcr-io/a/b: an instance pulls that through the mirror and tags it with the real name
+        # before a role asks for it (docker.io/ghcr.io/a/b does not work: the engine reads ghcr.io
+        # as the registry).
+        repository = f'{registry.replace(".", "-").replace(":", "-")}/{repository}'
     recipe_dir = HARNESS_DIR / 'images' / spec['recipe']
     base_tag = f'{INSTANCE_REPOSITORY}:{spec["base"]}'
     # `late` is about scheduling, not content: it does not count.

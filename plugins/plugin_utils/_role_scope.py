@@ -27,6 +27,8 @@ ROLE_GROUPS = {
     'qdrant': ('data',),
     'neo4j': ('data',),
     'open_webui': ('apps',),
+    'searxng': ('searxng',),
+    'flowise': ('flowise',),
     # Langfuse runs with its own ClickHouse on the one host of group langfuse (roles/langfuse/README.md).
     'clickhouse': ('langfuse',),
     'langfuse': ('langfuse',),

@@ -28,6 +28,8 @@ ROLES = {
     'postgres': ('postgres_published_addresses', list, 'postgres_published_addresses'),
     'valkey': ('valkey_published_addresses', list, 'valkey_published_addresses'),
     'open_webui': ('open_webui_publish_address', str, 'loopback or private'),
+    'searxng': ('searxng_publish_address', str, 'loopback or private'),
+    'flowise': ('flowise_publish_address', str, 'loopback or private'),
     'ollama': ('ollama_publish_address', str, 'is neither a loopback address nor'),
 }
 

@@ -23,9 +23,9 @@ stage_molecule() { "$BIN/molecule" test -s "$1"; }
 
 # The image builds wait mostly on the network (npm, PyPI, Debian's mirror), so the full suite
 # starts them in the background beside lint, unit and integration. The `late` images of
-# tests/harness/images.yml (n8n: minutes of npm install) are built while the scenarios that do
+# tests/harness/images.yml (n8n, Open WebUI, Flowise: minutes of npm and pip installs) are built while the scenarios that do
 # not need them run; those that do (below) run last, after the stage images:late.
-SCENARIOS_NEEDING_LATE_IMAGES=" n8n_queue "
+SCENARIOS_NEEDING_LATE_IMAGES=" apps n8n_queue "
 start_images_in_background() {
   images_dir=$(mktemp -d)
   (

@@ -38,9 +38,19 @@ def test_what_a_host_backs_up_comes_from_the_roles_it_runs(tmp_path):
     result = play_locally(tmp_path, SOURCES, json.dumps({'repo': str(REPO), 'out': str(tmp_path)}))
     assert result.returncode == 0, result.stdout[-3000:]
     found = {host: json.loads((tmp_path / f'{host}.json').read_text()) for host in ('data1', 'app1')}
-    # Qdrant and Neo4j are in the data group too; OpenBao because data1 is the vault host.
-    assert found['data1']['services'] == ['postgres', 'valkey', 'object_store', 'openbao', 'qdrant', 'neo4j']
-    assert found['app1']['services'] == ['open_webui']
+    # Qdrant and Neo4j are in the data group too; OpenBao because data1 is the vault host; ClickHouse
+    # because it runs Langfuse (whose own declaration is method none: its data is in those services).
+    assert found['data1']['services'] == [
+        'postgres',
+        'valkey',
+        'object_store',
+        'openbao',
+        'qdrant',
+        'neo4j',
+        'clickhouse',
+    ]
+    # SearXNG keeps nothing (method none); Open WebUI's and Flowise's volumes are backed up.
+    assert found['app1']['services'] == ['open_webui', 'flowise']
     # Off-host by default: store1's object store, on its private address.
     assert found['data1']['repository'] == 's3:http://10.20.0.60:8333/restic'
 

@@ -89,11 +89,16 @@ options:
         default: 10
       command_rules:
         description:
-          - ACL command rules of every tenant user, one token per item, in the form the server prints them in C(ACL GETUSER).
-          - The default allows everything but the C(@dangerous) category, which includes every C(@admin) command.
+          - ACL command rules of every tenant user, one token per item, in the form the server prints them in C(ACL GETUSER)
+            (in any order).
+          - The default allows everything but the C(@dangerous) category, which includes every C(@admin) command, the
+            commands that list or count the keys and channels of every user (key patterns cannot filter their
+            answers) and C(FUNCTION) (libraries are shared by every user).
         type: list
         elements: str
-        default: ['+@all', '-@dangerous']
+        default: ['+@all', '-@dangerous', '-scan', '-randomkey', '-dbsize', '-pubsub|channels', '-pubsub|numsub',
+                  '-pubsub|numpat', '-pubsub|shardchannels', '-pubsub|shardnumsub', '-memory|stats', '-memory|doctor',
+                  '-memory|malloc-stats', '-function']
       layout:
         description:
           - V(acl_prefix) isolates tenants by ACL key and channel patterns C(<id>:*).

@@ -4,7 +4,10 @@
 
 Per tenant: an ACL user ``tenant_<id>`` limited to keys ``<id>:*`` and channels ``<id>:*``,
 commands ``+@all -@dangerous`` by default (``@dangerous`` includes every ``@admin`` command:
-CONFIG, ACL, DEBUG, MODULE, SHUTDOWN, KEYS, FLUSHALL, ...). The password is set as a
+CONFIG, ACL, DEBUG, MODULE, SHUTDOWN, KEYS, FLUSHALL, ...) less the commands that name or count
+keys and channels without taking a key (ACL key patterns cannot filter their answers: SCAN,
+RANDOMKEY, DBSIZE, PUBSUB CHANNELS, MEMORY STATS, ...) and FUNCTION (libraries are shared by
+every user). The password is set as a
 SHA-256 hash (``#<hex>``), so the server never holds it in clear text.
 
 Layout ``db_number`` (legacy): the tenant is also told a database number; Valkey ACLs
@@ -42,7 +45,26 @@ except ImportError:
     HAS_REDIS = False
     REDIS_IMPORT_ERROR = traceback.format_exc()
 
-DEFAULT_COMMAND_RULES = ['+@all', '-@dangerous']
+# In the form ACL GETUSER prints them, so a rerun finds them unchanged (the server prints subcommand rules
+# such as -script|flush in a rewritten form, which is why SCRIPT FLUSH/KILL stay allowed).
+DEFAULT_COMMAND_RULES = [
+    '+@all',
+    '-@dangerous',
+    # keyless enumeration of the other tenants' key and channel names, or of their number
+    '-scan',
+    '-randomkey',
+    '-dbsize',
+    '-pubsub|channels',
+    '-pubsub|numsub',
+    '-pubsub|numpat',
+    '-pubsub|shardchannels',
+    '-pubsub|shardnumsub',
+    '-memory|stats',
+    '-memory|doctor',
+    '-memory|malloc-stats',
+    # FUNCTION LIST shows, FUNCTION LOAD/DELETE/FLUSH change, every user's libraries
+    '-function',
+]
 
 VALKEY_SPEC = dict(
     host=dict(type='str', default='127.0.0.1'),
@@ -81,6 +103,11 @@ def _tokens(value):
             out.extend(_text(item).split())
         return out
     return _text(value).split()
+
+
+def _comparable(field, value):
+    # ACL GETUSER prints command rules in an order of its own (subcommand rules first, ...), not as set.
+    return sorted(value) if field == 'commands' else value
 
 
 def _user_name(line):
@@ -282,7 +309,7 @@ class ValkeyTenantBackend(TenantBackend):
                 change.add('create ACL user %s' % tenant.valkey_user)
             else:
                 for field in ('enabled', 'passwords', 'keys', 'channels', 'commands', 'selectors'):
-                    if user[field] != want[field]:
+                    if _comparable(field, user[field]) != _comparable(field, want[field]):
                         change.add('update ACL user %s: %s' % (tenant.valkey_user, field))
             if change.changed:
                 ops.append(

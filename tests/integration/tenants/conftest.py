@@ -44,6 +44,6 @@ def pytest_terminal_summary(terminalreporter):
     terminalreporter.section('tenant isolation matrix')
     for backend, counts in sorted(ISOLATION_COUNTS.items()):
         terminalreporter.write_line(
-            '%-9s cross-tenant attempts %4d refused %4d | own-resource attempts %3d accepted %3d'
+            '%-14s cross-tenant attempts %4d refused %4d | own-resource attempts %3d accepted %3d'
             % (backend, counts['cross'], counts['refused'], counts['own'], counts['accepted'])
         )

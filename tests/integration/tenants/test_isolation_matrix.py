@@ -3,7 +3,8 @@
 
 Tenant i's own credentials (read from Vault by the test, never printed) must be refused on
 every resource of tenant j and accepted on its own. Counts are asserted and printed in the
-terminal summary ("tenant isolation matrix") and recorded as test properties.
+terminal summary ("tenant isolation matrix") and recorded as test properties. Keyless commands
+that would list or count every tenant's keys and channels are refused to every tenant too.
 """
 
 from __future__ import annotations
@@ -108,3 +109,53 @@ def test_isolation_matrix(stack, provisioned, record_property):
         counts = ISOLATION_COUNTS[backend]
         assert counts['cross'] == pairs * n and counts['refused'] == counts['cross'], (backend, counts)
         assert counts['own'] == len(IDS) * n and counts['accepted'] == counts['own'], (backend, counts)
+
+
+# Commands whose answers no key pattern filters: each would list or count the other tenants' key or
+# channel names, or show or change the libraries every user shares.
+KEYLESS_ENUMERATION = [
+    ['SCAN', '0'],
+    ['SCAN', '0', 'MATCH', '{other}:*'],
+    ['RANDOMKEY'],
+    ['DBSIZE'],
+    ['PUBSUB', 'CHANNELS'],
+    ['PUBSUB', 'NUMSUB', '{other}:ch'],
+    ['PUBSUB', 'NUMPAT'],
+    ['PUBSUB', 'SHARDCHANNELS'],
+    ['MEMORY', 'STATS'],
+    ['MEMORY', 'DOCTOR'],
+    ['FUNCTION', 'LIST'],
+    ['FUNCTION', 'FLUSH'],
+    ['KEYS', '*'],
+    ['INFO', 'keyspace'],
+]
+
+
+def test_keyless_enumeration_is_refused(stack, provisioned, record_property):
+    admin = stack['servers']['valkey'].client()
+    admin.set('iso_b:secret', b'1')  # a key of another tenant that enumeration would show
+    counts = ISOLATION_COUNTS.setdefault('valkey keyless', {'cross': 0, 'refused': 0, 'own': 0, 'accepted': 0})
+    answered = []
+    for tenant in IDS:
+        client = stack['servers']['valkey'].client(
+            username=provisioned[tenant]['valkey_user'], password=provisioned[tenant]['valkey_password']
+        )
+        other = next(t for t in IDS if t != tenant)
+        for command in KEYLESS_ENUMERATION:
+            argv = [word.format(other=other) for word in command]
+            counts['cross'] += 1
+            try:
+                client.execute_command(*argv)
+                answered.append('tenant %s: %s answered' % (tenant, ' '.join(argv)))
+            except redis.exceptions.NoPermissionError:
+                counts['refused'] += 1
+        # what the apps' queues and caches use still works on the tenant's own keys
+        counts['own'] += 1
+        own = '%s:queue' % tenant
+        client.delete(own)
+        client.rpush(own, b'job')
+        counts['accepted'] += int(client.eval("return redis.call('LPOP', KEYS[1])", 1, own) == b'job')
+    record_property('isolation_valkey_keyless', dict(counts))
+    assert not answered, '\n'.join(answered)
+    assert counts['cross'] == len(IDS) * len(KEYLESS_ENUMERATION) == counts['refused'], counts
+    assert counts['accepted'] == counts['own'] == len(IDS), counts

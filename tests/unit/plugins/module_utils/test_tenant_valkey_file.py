@@ -5,8 +5,10 @@ the live round trip is in tests/integration/tenants/test_tenant_s3_shell_and_val
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
+import yaml
 
 from ansible_collections.selfhosted_ai.stack.plugins.module_utils import _tenant_valkey
 from ansible_collections.selfhosted_ai.stack.plugins.module_utils._tenant_args import backend_argument_spec
@@ -71,3 +73,23 @@ def test_plan_removes_the_line_of_a_deleted_user():
     assert change.actions == ['remove ACL user tenant_acme from /etc/valkey/users.acl'] and ops == [('persist', None)]
     change, ops = _plan({'user': None, 'persisted': {'file': None, 'live': None}}, state='absent')
     assert ops == []
+
+
+def test_command_rules_in_the_servers_order_are_unchanged_and_a_missing_rule_is_a_change():
+    backend = _tenant_valkey.ValkeyTenantBackend(_options())
+    tenant = validate_tenants([{'id': 'acme'}])[0]
+    user = backend.desired_user(tenant, 'pw')
+    # ACL GETUSER prints subcommand rules first, in an order of its own
+    server_order = sorted(user['commands'], key=lambda rule: ('|' not in rule, rule[::-1]))
+    assert server_order != user['commands']
+    change, ops = _plan({'user': dict(user, commands=server_order)})
+    assert change.actions == [] and ops == []
+    change, ops = _plan({'user': dict(user, commands=['+@all', '-@dangerous'])})
+    assert change.actions == ['update ACL user tenant_acme: commands'] and ops[0][0] == 'setuser'
+
+
+def test_the_n8n_queue_scenario_runs_n8n_under_the_tenant_rules():
+    """molecule n8n_queue gives its n8n Valkey user the tenant rules, to prove n8n's queue works under them."""
+    scenario = Path(__file__).parents[4] / 'molecule' / 'n8n_queue' / 'group_vars' / 'all' / 'scenario.yml'
+    users = yaml.safe_load(scenario.read_text())['valkey_users']
+    assert next(user for user in users if user['name'] == 'n8n')['commands'] == _tenant_valkey.DEFAULT_COMMAND_RULES

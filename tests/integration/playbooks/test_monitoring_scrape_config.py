@@ -65,6 +65,50 @@ def test_every_service_of_the_inventory_is_scraped_where_it_runs(tmp_path):
     nodes = found['node'][2]
     assert ('node-exporter:9100', 'edge1') in nodes and ('10.20.0.60:9100', 'store1') in nodes
     assert len(nodes) == 9
+    # NVIDIA's DCGM exporter on the GPU hosts (group gpu), at their private addresses.
+    assert found['gpu'] == ('/metrics', {}, [('10.20.0.31:9400', 'gpu1'), ('10.20.0.32:9400', 'gpu2')])
+
+
+def probes(config: dict) -> dict:
+    """route -> (target, labels without instance) of the blackbox job, and the job's relabelling."""
+    (job,) = [job for job in config['scrape_configs'] if job['job_name'] == 'blackbox']
+    assert job['metrics_path'] == '/probe'
+    assert job['relabel_configs'] == [
+        {'source_labels': ['__address__'], 'target_label': '__param_target'},
+        {'target_label': '__address__', 'replacement': 'blackbox-exporter:9115'},
+    ]
+    return {c['labels']['route']: (c['targets'], c['labels']) for c in job['static_configs']}
+
+
+def test_every_route_of_the_proxy_is_probed_with_the_answer_its_authentication_calls_for(tmp_path):
+    rc, output, config = render(tmp_path)
+    assert rc == 0, output[-3000:]
+    found = probes(config)
+    assert sorted(found) == ['api', 'flowise', 'grafana', 'langfuse', 'n8n', 'webui']
+    # edge1 runs the proxy beside Prometheus: its container on the stack network, the route named in hostname, at
+    # the route's health_uri (else /).
+    assert found['flowise'] == (
+        ['https://caddy:443/api/v1/ping'],
+        {
+            'instance': 'https://flowise.ai.example.org/api/v1/ping',
+            'route': 'flowise',
+            'proxy': 'edge1',
+            'issuer': 'acme',
+            'expect': '401',
+            '__param_module': 'route_401_acme',
+            '__param_hostname': 'flowise.ai.example.org',
+        },
+    )
+    expected = {name: labels['expect'] for name, (unused, labels) in found.items()}
+    # basic authentication and the bearer token: the proxy's 401; the apps with their own login: open.
+    assert expected == {
+        'api': '401',
+        'flowise': '401',
+        'grafana': 'open',
+        'langfuse': 'open',
+        'n8n': 'open',
+        'webui': 'open',
+    }
 
 
 def test_the_rendered_configuration_passes_promtool(tmp_path):

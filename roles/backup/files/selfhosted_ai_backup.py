@@ -405,10 +405,16 @@ class PostgresHook(Hook):
     Every non-template database is dumped, `postgres` included (applications or operators may keep
     objects there). Databases named *__restoring or *__before_restore_* are what a restore leaves
     (half-done or kept) and are skipped: they are listed in the manifest as `skipped`.
+
+    `volumes`: Docker volumes the server reads at start and that belong with its data (Supabase's db-config,
+    the pgsodium root key without which vault.secrets cannot be decrypted), copied beside the dumps and
+    restored first, as the volume method does (container stopped, live files kept), before the databases.
     """
 
     required = ('container',)
-    optional = ('superuser',)
+    optional = ('superuser', 'volumes')
+    # Seconds to wait for the server after a restore of its volumes restarted it.
+    ready_timeout = 120
     os_user = 'postgres'
     # The previous dump is reused when the server has not changed since (see _signature).
     keep_staging = True
@@ -471,6 +477,19 @@ class PostgresHook(Hook):
         return previous['metadata']
 
     def dump(self, target_dir: str) -> dict:
+        meta = self._dump_databases(target_dir)
+        if self.service.get('volumes'):
+            client = docker_client()
+            for name in self.service['volumes']:
+                copy = os.path.join(target_dir, 'volumes', name)
+                if os.path.lexists(copy):
+                    remove_entry(copy)
+                log('  copying volume %s' % name)
+                copy_tree_with_owners(volume_mountpoint(client, name), copy)
+            meta = dict(meta, volumes=sorted(self.service['volumes']))
+        return meta
+
+    def _dump_databases(self, target_dir: str) -> dict:
         client, container = self._client()
         signature = self._signature(client, container)
         previous = self._previous(target_dir, signature)
@@ -529,6 +548,9 @@ class PostgresHook(Hook):
                 raise BackupError('copying the staged dumps into container %s failed' % container.name)
 
     def verify(self, staged_dir: str, manifest: dict) -> None:
+        for name in manifest['metadata'].get('volumes', []):
+            if not os.path.isdir(os.path.join(staged_dir, 'volumes', name)):
+                raise BackupError('volume %s is missing from the staged copy' % name)
         client, container = self._client()
         databases = manifest['metadata']['databases']
         names = ['globals.sql'] + [db['file'] for db in databases]
@@ -552,6 +574,34 @@ class PostgresHook(Hook):
         for db in databases:
             if len((db['name'] + suffix).encode()) > 63:
                 raise BackupError('database %s: its kept name would pass 63 bytes; nothing was changed' % db['name'])
+        volumes = manifest['metadata'].get('volumes', [])
+        if volumes:
+            # The server reads these at start: put them back (it is stopped and started again), then the data.
+            hook = VolumeHook(
+                self.config, {'name': self.name, 'container': self.service['container'], 'volumes': volumes}
+            )
+            kept_volumes = hook.restore(staged_dir, {'metadata': {'volumes': volumes}})['kept']
+            client, container = self._client()
+            self._wait_ready(client, container)
+            result = self._restore_databases(client, container, staged_dir, databases, suffix)
+            return dict(result, volumes=sorted(kept_volumes), kept_volumes=kept_volumes)
+        return self._restore_databases(client, container, staged_dir, databases, suffix)
+
+    def _wait_ready(self, client, container) -> None:
+        superuser = self.service.get('superuser', 'postgres')
+        deadline = time.monotonic() + self.ready_timeout
+        while True:
+            code, stdout, stderr = exec_stream(client, container, ['pg_isready', '-U', superuser], user=self.os_user)
+            if code == 0:
+                return
+            if time.monotonic() > deadline:
+                raise BackupError(
+                    'the server in %s did not accept connections %d s after its volumes were restored: %s'
+                    % (container.name, self.ready_timeout, (stderr or stdout.decode(errors='replace')).strip())
+                )
+            time.sleep(1)
+
+    def _restore_databases(self, client, container, staged_dir: str, databases: list, suffix: str) -> dict:
         self._copy_in(client, container, staged_dir, ['globals.sql'] + [db['file'] for db in databases])
         superuser = self.service.get('superuser', 'postgres')
         restored, kept = [], {}

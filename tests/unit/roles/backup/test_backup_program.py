@@ -841,6 +841,71 @@ def test_postgres_restore_refuses_names_that_would_be_truncated(tmp_path, monkey
 # --- valkey ---------------------------------------------------------------------------------------------
 
 
+def test_postgres_dump_copies_its_volumes_beside_the_dumps(tmp_path, monkeypatch):
+    """Supabase's db-config (the pgsodium root key) goes with the database it encrypts."""
+    docker = postgres_docker(monkeypatch, FakePostgres([('postgres', 'postgres')]))
+    key_dir = tmp_path / 'volumes' / 'supabase_db_config' / '_data'
+    key_dir.mkdir(parents=True)
+    (key_dir / 'pgsodium_root.key').write_text('root key')
+    docker.volume_paths['supabase_db_config'] = str(key_dir)
+    target = tmp_path / 'target'
+    target.mkdir()
+    hook = make_hook('postgres', container='postgres', volumes=['supabase_db_config'])
+    meta = hook.dump(str(target))
+    assert meta['volumes'] == ['supabase_db_config'] and [db['name'] for db in meta['databases']] == ['postgres']
+    assert (target / 'volumes' / 'supabase_db_config' / 'pgsodium_root.key').read_text() == 'root key'
+    assert (target / 'postgres.dump').exists()
+    assert not [event for event in docker.events if event[0] in ('pause', 'stop')]  # the server keeps running
+    # The next dump, with nothing written in between, reuses the dumps and copies the volume again.
+    (key_dir / 'pgsodium_root.key').write_text('root key 2')
+    assert hook.dump(str(target))['volumes'] == ['supabase_db_config']
+    assert (target / 'volumes' / 'supabase_db_config' / 'pgsodium_root.key').read_text() == 'root key 2'
+
+
+def test_postgres_restore_puts_its_volumes_back_first_then_waits_then_the_databases(tmp_path, monkeypatch):
+    pg = FakePostgres([('postgres', 'postgres')])
+    docker = postgres_docker(monkeypatch, pg)
+    monkeypatch.setattr(prog, 'stamp', lambda: '20260105T031000Z')
+    live = tmp_path / 'volumes' / 'supabase_db_config' / '_data'
+    live.mkdir(parents=True)
+    (live / 'pgsodium_root.key').write_text('live key')
+    docker.volume_paths['supabase_db_config'] = str(live)
+    staged, manifest = staged_postgres(tmp_path, [('app', 'app_owner')])
+    (staged / 'volumes' / 'supabase_db_config').mkdir(parents=True)
+    (staged / 'volumes' / 'supabase_db_config' / 'pgsodium_root.key').write_text('backed-up key')
+    manifest['metadata']['volumes'] = ['supabase_db_config']
+    not_ready = [1]  # pg_isready fails once after the restart
+    real = pg.__call__
+
+    def answer(cmd, user):
+        if cmd[0] == 'pg_isready':
+            return (b'', b'no response\n', not_ready.pop()) if not_ready else (b'', b'', 0)
+        return real(cmd, user)
+
+    docker.api.handler = answer
+    monkeypatch.setattr(prog.time, 'sleep', lambda seconds: None)
+    hook = make_hook('postgres', container='postgres', superuser='supabase_admin', volumes=['supabase_db_config'])
+    hook.verify(str(staged), manifest)
+    docker.events.clear()
+    result = hook.restore(str(staged), manifest)
+    assert (live / 'pgsodium_root.key').read_text() == 'backed-up key'
+    keep = tmp_path / 'volumes' / 'supabase_db_config' / 'before_restore_20260105T031000Z'
+    assert (keep / 'pgsodium_root.key').read_text() == 'live key'
+    assert result['databases'] == ['app'] and result['kept_volumes'] == {'supabase_db_config': str(keep)}
+    order = [event[0] if event[0] != 'exec' else event[3][0] for event in docker.events]
+    assert order[:4] == ['stop', 'start', 'pg_isready', 'pg_isready']
+    assert 'pg_restore' in order[4:]
+    assert ['pg_isready', '-U', 'supabase_admin'] in docker.execs()
+
+
+def test_postgres_verify_refuses_a_staged_copy_without_its_volume(tmp_path, monkeypatch):
+    postgres_docker(monkeypatch, FakePostgres([('app', 'app_owner')]))
+    staged, manifest = staged_postgres(tmp_path, [('app', 'app_owner')])
+    manifest['metadata']['volumes'] = ['supabase_db_config']
+    with pytest.raises(prog.BackupError, match='volume supabase_db_config is missing'):
+        make_hook('postgres', container='postgres', volumes=['supabase_db_config']).verify(str(staged), manifest)
+
+
 class FakeRedisModule:
     """redis-py's Redis.from_url, with LASTSAVE that moves on a while after BGSAVE."""
 

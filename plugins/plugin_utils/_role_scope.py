@@ -33,6 +33,8 @@ ROLE_GROUPS = {
     'clickhouse': ('langfuse',),
     'langfuse': ('langfuse',),
     'comfyui': ('comfyui',),
+    # Supabase (its own supabase/postgres) on the hosts of group supabase, the data host usually.
+    'supabase': ('supabase',),
     'reverse_proxy': ('proxy',),
     'backup': ('backup',),
     'exporters': ('docker_hosts',),

@@ -13,16 +13,11 @@ recorded from the release (OpenSSH 8.9p1 on 22.04, 9.6p1 on 24.04, 9.2p1 on Debi
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
 import sys
-from pathlib import Path
 
 import pytest
-
-REPO = Path(__file__).resolve().parents[3]
-ANSIBLE_PLAYBOOK = Path(sys.executable).with_name('ansible-playbook')
+from ansible_run import ANSIBLE_PLAYBOOK, REPO, ansible_playbook
 
 pytestmark = pytest.mark.skipif(
     not ANSIBLE_PLAYBOOK.exists(), reason='ansible-playbook is not installed next to this Python'
@@ -152,35 +147,25 @@ def rendered(tmp_path_factory):
     (work / 'inventory.json').write_text(json.dumps(inventory))
     (work / 'playbook.yml').write_text(PLAYBOOK.replace('REPO', str(REPO)))
     out = work / 'out'
-    env = dict(
-        os.environ,
-        ANSIBLE_CONFIG=str(REPO / 'ansible.cfg'),
-        ANSIBLE_COLLECTIONS_PATH=str(REPO / '.collections'),
-        ANSIBLE_CACHE_PLUGIN='ansible.builtin.memory',
-        ANSIBLE_NOCOLOR='1',
-        SPEC_OUT=str(out),
-    )
     # Inventory choices go in as extra vars: include_vars (the defaults) outranks play vars.
     extra = {
         'hardening_ssh_port': 2222,
         'hardening_ssh_per_source_penalties': 'no',
         'hardening_admin_authorized_keys': ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBBBB spec@test'],
     }
-    result = subprocess.run(
-        [
-            str(ANSIBLE_PLAYBOOK),
-            '-i',
-            str(work / 'inventory.json'),
-            '-e',
-            json.dumps(extra),
-            str(work / 'playbook.yml'),
-        ],
+    result = ansible_playbook(
+        '-i',
+        work / 'inventory.json',
+        '-e',
+        json.dumps(extra),
+        work / 'playbook.yml',
+        extra_env={
+            'ANSIBLE_CONFIG': str(REPO / 'ansible.cfg'),
+            'ANSIBLE_CACHE_PLUGIN': 'ansible.builtin.memory',
+            'SPEC_OUT': str(out),
+        },
         cwd=work,
-        env=env,
-        capture_output=True,
-        text=True,
         timeout=300,
-        check=False,
     )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     return {host: out / host for host in HOSTS}

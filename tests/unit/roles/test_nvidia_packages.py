@@ -10,12 +10,11 @@ the distribution's facts substituted, and assert the packages, apt sources, pin 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from ansible_run import ansible_playbook
 
 ROOT = Path(__file__).resolve().parents[3]
 HERE = Path(__file__).resolve().parent / 'nvidia_plan'
@@ -49,20 +48,12 @@ def render(tmp_path, os_key, **extra):
     out = tmp_path / 'plan.json'
     extra_vars = {'os_facts': OSES[os_key], 'plan_output': str(out)}
     extra_vars.update(extra)
-    env = dict(os.environ)
-    env['ANSIBLE_COLLECTIONS_PATH'] = str(ROOT / '.collections')
-    env['ANSIBLE_LIBRARY'] = str(HERE / 'library')
-    env['ANSIBLE_LOCALHOST_WARNING'] = 'false'
-    env['ANSIBLE_INVENTORY_UNPARSED_WARNING'] = 'false'
-    env['ANSIBLE_PYTHON_INTERPRETER'] = sys.executable
-    proc = subprocess.run(
-        [str(Path(sys.executable).parent / 'ansible-playbook'), str(HERE / 'plan.yml'), '-e', json.dumps(extra_vars)],
-        cwd=str(ROOT),
-        env=env,
-        capture_output=True,
-        text=True,
+    proc = ansible_playbook(
+        HERE / 'plan.yml',
+        '-e',
+        json.dumps(extra_vars),
+        extra_env={'ANSIBLE_LIBRARY': str(HERE / 'library'), 'ANSIBLE_PYTHON_INTERPRETER': sys.executable},
         timeout=300,
-        check=False,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return json.loads(out.read_text())

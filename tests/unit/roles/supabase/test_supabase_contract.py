@@ -12,16 +12,14 @@ service list, images, environment names, dependencies and healthchecks as record
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 import jwt
 import pytest
 import yaml
+from ansible_run import ansible_playbook
 
-ROOT = Path(__file__).resolve().parents[4]
 HERE = Path(__file__).resolve().parent
 CONTRACT = yaml.safe_load((HERE / 'fixtures' / 'self-hosted-v0.8.1.contract.yml').read_text())
 SERVICES = CONTRACT['services']
@@ -42,26 +40,14 @@ def render(tmp_path, **extra):
     out = tmp_path / 'render.json'
     extra_vars = {'render_output': str(out), 'render_dir': str(tmp_path)}
     extra_vars.update(extra)
-    env = dict(os.environ)
-    env['ANSIBLE_COLLECTIONS_PATH'] = str(ROOT / '.collections')
-    env['ANSIBLE_LOCALHOST_WARNING'] = 'false'
-    env['ANSIBLE_PYTHON_INTERPRETER'] = sys.executable
-    env['SELFHOSTED_AI_SECRET_DIR'] = str(tmp_path / 'secrets')
-    proc = subprocess.run(
-        [
-            str(Path(sys.executable).parent / 'ansible-playbook'),
-            '-i',
-            str(HERE / 'inventory.yml'),
-            str(HERE / 'render.yml'),
-            '-e',
-            json.dumps(extra_vars),
-        ],
-        cwd=str(ROOT),
-        env=env,
-        capture_output=True,
-        text=True,
+    proc = ansible_playbook(
+        '-i',
+        HERE / 'inventory.yml',
+        HERE / 'render.yml',
+        '-e',
+        json.dumps(extra_vars),
+        extra_env={'ANSIBLE_PYTHON_INTERPRETER': sys.executable, 'SELFHOSTED_AI_SECRET_DIR': str(tmp_path / 'secrets')},
         timeout=300,
-        check=False,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     result = json.loads(out.read_text())

@@ -1,6 +1,6 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""ansible-playbook of this virtualenv, run from the repository root with the collection on its
-path, as the playbook tests run it (pytest puts this directory on sys.path)."""
+"""ansible-playbook of this virtualenv with the collection on its path, as the unit and playbook tests run it
+(pytest.ini puts tests/ on sys.path)."""
 
 from __future__ import annotations
 
@@ -9,26 +9,30 @@ import subprocess
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[1]
 ANSIBLE_PLAYBOOK = Path(sys.executable).parent / 'ansible-playbook'
 
 
-def ansible_playbook(*args) -> subprocess.CompletedProcess:
-    """Run ansible-playbook with ``args``; the result holds stdout, stderr and returncode (never raises)."""
-    env = dict(
-        os.environ,
-        ANSIBLE_COLLECTIONS_PATH=str(REPO / '.collections'),
-        ANSIBLE_NOCOLOR='1',
-        ANSIBLE_LOCALHOST_WARNING='false',
-        ANSIBLE_INVENTORY_UNPARSED_WARNING='false',
-    )
+def ansible_playbook(
+    *args, extra_env: dict | None = None, cwd: Path = REPO, timeout: int = 120
+) -> subprocess.CompletedProcess:
+    """Run ansible-playbook with ``args`` (and ``extra_env`` on top of the environment); the result holds stdout,
+    stderr and returncode (never raises)."""
+    env = {
+        **os.environ,
+        'ANSIBLE_COLLECTIONS_PATH': str(REPO / '.collections'),
+        'ANSIBLE_NOCOLOR': '1',
+        'ANSIBLE_LOCALHOST_WARNING': 'false',
+        'ANSIBLE_INVENTORY_UNPARSED_WARNING': 'false',
+        **(extra_env or {}),
+    }
     return subprocess.run(
         [str(ANSIBLE_PLAYBOOK), *(str(arg) for arg in args)],
-        cwd=REPO,
+        cwd=cwd,
         env=env,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,
         check=False,
     )
 

@@ -1,6 +1,6 @@
 # selfhosted_ai.stack: every target installs what it needs (Debian packages, .venv, dockerd).
 #   make demo     site.yml into the sandbox hosts (systemd containers on this machine)
-#   make test     the whole suite, stage by stage, with the time of each
+#   make test     the whole suite, two stages at a time (SUITE_JOBS), with the time of each
 #   make lint     yamllint, ruff (check and format), ansible-lint (production profile), ansible-test sanity, build check
 #   make unit     pytest unit tests
 #   make docs     the variable tables of the role READMEs, from each meta/argument_specs.yml

@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# The whole suite, stage by stage: prints each stage's time and a summary, runs every stage even
-# after a failure (so one run shows everything that is broken) and exits non-zero if any failed.
+# The whole suite: prints each stage's output and time as it finishes and a summary, runs every stage
+# even after a failure (so one run shows everything that is broken) and exits non-zero if any failed.
 #   tests/run-suite.sh [SCENARIO ...]     all stages, molecule for the given scenarios
 #   tests/run-suite.sh --only lint        one stage
+# SUITE_JOBS (default 2) stages run side by side. One molecule scenario keeps about one core busy
+# (a module run is a Python start and an import in the instance, not a wait on the connection), so
+# on CI's 2 cores two lanes nearly halve the suite; 1 runs the stages one after another.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 BIN=.venv/bin
 export PATH="$PWD/.venv/bin:$PATH" ANSIBLE_COLLECTIONS_PATH="$PWD/.collections" ANSIBLE_FORCE_COLOR=0 PY_COLORS=0 NO_COLOR=1
+SUITE_JOBS=${SUITE_JOBS:-2}
 
 stage_lint() {
   "$BIN/yamllint" -s . &&
@@ -18,80 +22,118 @@ stage_lint() {
 }
 stage_unit() { "$BIN/pytest" tests/unit -q -p no:cacheprovider; }
 stage_integration() { "$BIN/pytest" tests/integration -q -p no:cacheprovider; }
-stage_images() { "$BIN/python" tests/harness/harness.py all; }
 stage_molecule() { "$BIN/molecule" test -s "$1"; }
 
-# The image builds wait mostly on the network (npm, PyPI, Debian's mirror), so the full suite
-# starts them in the background beside lint, unit and integration. The `late` images of
-# tests/harness/images.yml (n8n, Open WebUI, Flowise: minutes of npm and pip installs) are built while the scenarios that do
-# not need them run; those that do (below) run last, after the stage images:late.
-SCENARIOS_NEEDING_LATE_IMAGES=" apps n8n_queue "
-start_images_in_background() {
-  images_dir=$(mktemp -d)
-  (
-    "$BIN/python" tests/harness/harness.py all --late skip >"$images_dir/early.log" 2>&1
-    echo $? >"$images_dir/early.rc"
-    if [[ $1 == with-late ]]; then
-      "$BIN/python" tests/harness/harness.py services --late only >"$images_dir/late.log" 2>&1
-      echo $? >"$images_dir/late.rc"
-    fi
-  ) &
-  images_pid=$!
-}
-wait_for_images() {  # early | late
-  while [[ ! -e $images_dir/$1.rc ]]; do sleep 2; done
-  cat "$images_dir/$1.log"
-  return "$(cat "$images_dir/$1.rc")"
+# Stages start in this order, longest first (times of a warm run, README), so the lanes end together;
+# scenarios not listed start last. A stage starts when a lane is free and the images it needs are built.
+STAGE_ORDER=(molecule:data molecule:n8n_queue molecule:apps molecule:hardening integration lint
+  molecule:reverse_proxy unit molecule:compute_cpu molecule:docker)
+# The images it needs: the `late` images of tests/harness/images.yml (n8n, Open WebUI, Flowise: minutes
+# of npm and pip installs on a fresh machine) are built after the others, while the first stages run.
+images_needed() {
+  case $1 in
+    lint | unit | integration) echo none ;;
+    molecule:apps | molecule:n8n_queue) echo late ;;
+    molecule:*) echo early ;;
+  esac
 }
 
+work_dir=$(mktemp -d)
+trap 'rm -rf "$work_dir"' EXIT
 names=() results=() times=()
-run_stage() {
-  local name=$1; shift
-  local start=$SECONDS
+
+record() {  # name rc seconds log
+  if (($2 == 0)); then results+=(passed); else results+=(FAILED); fi
+  names+=("$1") times+=("$3")
   echo
-  echo "==== stage $name: start $(date -u +%H:%M:%S)"
-  if "$@"; then results+=(passed); else results+=(FAILED); fi
-  names+=("$name") times+=($((SECONDS - start)))
-  echo "==== stage $name: ${results[-1]} in ${times[-1]} s"
+  echo "==== stage $1: output"
+  cat "$4"
+  echo "==== stage $1: ${results[-1]} in $3 s"
+}
+
+# A stage's output goes to a log, its exit status and seconds to <name>.done.
+run_logged() {  # name command...
+  local file=${1//:/_} start rc
+  shift
+  start=$(date +%s)
+  "$@" >"$work_dir/$file.log" 2>&1
+  rc=$?
+  echo "$rc $(($(date +%s) - start))" >"$work_dir/$file.done.tmp"
+  mv "$work_dir/$file.done.tmp" "$work_dir/$file.done"
+}
+start_stage() {  # name command...
+  echo "==== stage $1: start $(date -u +%H:%M:%S)"
+  run_logged "$@" &
+}
+without() {  # stage array-elements...: the elements other than stage
+  local drop=$1 stage
+  shift
+  for stage in "$@"; do [[ $stage == "$drop" ]] || printf '%s\n' "$stage"; done
+}
+finished() { [[ -e $work_dir/${1//:/_}.done ]]; }
+report() {  # name
+  local file=${1//:/_} rc seconds
+  read -r rc seconds <"$work_dir/$file.done"
+  record "$1" "$rc" "$seconds" "$work_dir/$file.log"
+}
+
+images_built() { [[ $1 == none ]] || finished "images:$1"; }
+start_images() {  # with-late | without-late
+  echo "==== stage images: start $(date -u +%H:%M:%S)"
+  (
+    run_logged images:early "$BIN/python" tests/harness/harness.py all --late skip
+    # After the early images: both builds at once would fight over the network and the two cores.
+    [[ $1 == with-late ]] && run_logged images:late "$BIN/python" tests/harness/harness.py services --late only
+  ) &
 }
 
 if [[ ${1:-} == --only ]]; then
-  run_stage "$2" "stage_$2"
+  start_stage "$2" "stage_$2"
+  wait
+  report "$2"
 else
-  early=() late=()
-  for scenario in "$@"; do
-    if [[ $SCENARIOS_NEEDING_LATE_IMAGES == *" $scenario "* ]]; then
-      late+=("$scenario")
-    else
-      early+=("$scenario")
-    fi
+  scenarios=" $* " pending=() running=() late=without-late
+  for stage in "${STAGE_ORDER[@]}" lint unit integration $(printf 'molecule:%s ' "$@"); do
+    case $stage in molecule:*) [[ $scenarios == *" ${stage#molecule:} "* ]] || continue ;; esac
+    [[ " ${pending[*]} " == *" $stage "* ]] || pending+=("$stage")
+    [[ $(images_needed "$stage") == late ]] && late=with-late
   done
-  start_images_in_background "$( ((${#late[@]} > 0)) && echo with-late || echo without-late)"
-  run_stage lint stage_lint
-  run_stage unit stage_unit
-  run_stage integration stage_integration
-  run_stage images wait_for_images early
-  for scenario in "${early[@]}"; do
-    run_stage "molecule:$scenario" stage_molecule "$scenario"
-  done
-  if ((${#late[@]} > 0)); then
-    run_stage images:late wait_for_images late
-    for scenario in "${late[@]}"; do
-      run_stage "molecule:$scenario" stage_molecule "$scenario"
+  suite_start=$SECONDS
+  start_images "$late"
+  image_stages=(images:early)
+  [[ $late == with-late ]] && image_stages+=(images:late)
+  while ((${#pending[@]} + ${#running[@]} + ${#image_stages[@]} > 0)); do
+    for stage in "${image_stages[@]}"; do
+      if finished "$stage"; then
+        report "$stage"
+        mapfile -t image_stages < <(without "$stage" "${image_stages[@]}")
+      fi
     done
-  fi
-  wait "$images_pid"
-  rm -rf "$images_dir"
+    for stage in "${running[@]}"; do
+      if finished "$stage"; then
+        report "$stage"
+        mapfile -t running < <(without "$stage" "${running[@]}")
+      fi
+    done
+    for stage in "${pending[@]}"; do
+      ((${#running[@]} < SUITE_JOBS)) || break
+      images_built "$(images_needed "$stage")" || continue
+      case $stage in molecule:*) start_stage "$stage" stage_molecule "${stage#molecule:}" ;; *) start_stage "$stage" "stage_$stage" ;; esac
+      running+=("$stage")
+      mapfile -t pending < <(without "$stage" "${pending[@]}")
+    done
+    sleep 2
+  done
+  wait
 fi
 
 echo
-echo "==== summary (seconds)"
-passed=0 failed=0 total=0
+echo "==== summary (seconds, in the order the stages ended)"
+passed=0 failed=0
 for i in "${!names[@]}"; do
   printf '%-28s %-7s %6d\n' "${names[$i]}" "${results[$i]}" "${times[$i]}"
-  total=$((total + times[i]))
   if [[ ${results[$i]} == passed ]]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 done
-printf '%-28s %-7s %6d\n' total "" "$total"
+[[ ${1:-} == --only ]] || printf "%-28s %-7s %6d\n" "suite ($SUITE_JOBS at a time)" "" $((SECONDS - suite_start))
 echo "stages: $passed passed, $failed failed"
 ((failed == 0))

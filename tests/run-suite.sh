@@ -102,6 +102,11 @@ else
   start_images "$late"
   image_stages=(images:early)
   [[ $late == with-late ]] && image_stages+=(images:late)
+  # Cached images check in about a second: let the longest scenarios have the first lanes then.
+  for _ in {1..15}; do
+    finished "${image_stages[-1]}" && break
+    sleep 1
+  done
   while ((${#pending[@]} + ${#running[@]} + ${#image_stages[@]} > 0)); do
     for stage in "${image_stages[@]}"; do
       if finished "$stage"; then

@@ -10,12 +10,9 @@ Passwords are sent as SCRAM-SHA-256 verifiers computed here, never in clear text
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import os
 import traceback
 
+from ansible_collections.selfhosted_ai.stack.plugins.module_utils._postgres import scram_matches, scram_verifier
 from ansible_collections.selfhosted_ai.stack.plugins.module_utils._tenant_backend import Op, TenantBackend, is_new
 from ansible_collections.selfhosted_ai.stack.plugins.module_utils._tenant_common import (
     Change,
@@ -33,8 +30,6 @@ except ImportError:
     HAS_PSYCOPG = False
     PSYCOPG_IMPORT_ERROR = traceback.format_exc()
 
-SCRAM_ITERATIONS = 4096
-
 POSTGRES_SPEC = dict(
     host=dict(type='str', default='127.0.0.1'),
     port=dict(type='int', default=5432),
@@ -48,35 +43,6 @@ POSTGRES_SPEC = dict(
     connect_timeout=dict(type='int', default=10),
     extensions=dict(type='list', elements='str', default=[]),
 )
-
-
-def scram_verifier(password, salt=None, iterations=SCRAM_ITERATIONS):
-    """The SCRAM-SHA-256 verifier PostgreSQL stores for ``password`` (as libpq computes it)."""
-    salt = salt if salt is not None else os.urandom(16)
-    salted = hashlib.pbkdf2_hmac('sha256', password.encode('utf-8'), salt, iterations)
-    client_key = hmac.new(salted, b'Client Key', hashlib.sha256).digest()
-    stored_key = hashlib.sha256(client_key).digest()
-    server_key = hmac.new(salted, b'Server Key', hashlib.sha256).digest()
-    return 'SCRAM-SHA-256$%d:%s$%s:%s' % (
-        iterations,
-        base64.b64encode(salt).decode(),
-        base64.b64encode(stored_key).decode(),
-        base64.b64encode(server_key).decode(),
-    )
-
-
-def scram_matches(verifier, password):
-    """True when the stored verifier belongs to ``password``; None when it cannot be told."""
-    if not verifier or not verifier.startswith('SCRAM-SHA-256$'):
-        return None
-    try:
-        head, keys = verifier[len('SCRAM-SHA-256$') :].split('$', 1)
-        iterations, salt = head.split(':', 1)
-        stored_key = keys.split(':', 1)[0]
-        expected = scram_verifier(password, base64.b64decode(salt), int(iterations))
-    except (ValueError, TypeError):
-        return None
-    return hmac.compare_digest(expected.split('$', 2)[2].split(':', 1)[0], stored_key)
 
 
 class PostgresTenantBackend(TenantBackend):

@@ -7,12 +7,12 @@ import re
 
 import pytest
 
+from ansible_collections.selfhosted_ai.stack.plugins.module_utils._postgres import scram_matches, scram_verifier
 from ansible_collections.selfhosted_ai.stack.plugins.module_utils._tenant_common import (
     TenantInputError,
     check_tenant_id,
     validate_tenants,
 )
-from ansible_collections.selfhosted_ai.stack.plugins.module_utils._tenant_postgres import scram_matches, scram_verifier
 
 S3_BUCKET = re.compile(r'^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$')
 

@@ -12,7 +12,7 @@ ANSIBLE_COLLECTIONS_PATH="$work/installed" "$BIN/ansible-galaxy" collection inst
 export ANSIBLE_COLLECTIONS_PATH="$work/installed"
 installed="$work/installed/ansible_collections/selfhosted_ai/stack"
 count=0
-for type_dir in module:modules lookup:lookup filter:filter; do
+for type_dir in module:modules lookup:lookup filter:filter callback:callback; do
   type=${type_dir%%:*} dir=${type_dir#*:}
   for file in "$installed/plugins/$dir"/*.py; do
     [[ -e $file ]] || continue

@@ -55,8 +55,8 @@ options:
       - section: callback_progress
         key: interval
 notes:
-  - "A line reads: C(... still running after 2m05s: Run the container n8n (image docker.n8n.io/n8nio/n8n:2.40.2,
-    pulled when missing) - on sandbox-main, sandbox-worker; 1 of 3 hosts done)."
+  - "A line reads: C(... still running after 2m05s: Run the container, its image pulled when missing: n8n from
+    n8nio/n8n:2.40.2 - on sandbox-main, sandbox-worker; 1 of 3 hosts done)."
   - What a task waits for is said by its name. The roles of this collection name the image of a container, the
     models of a pull and the first start's migrations, so the line tells what the silence is.
 """

@@ -94,23 +94,23 @@ def test_a_task_done_within_the_quiet_period_prints_nothing(callback, clock):
 
 
 def test_a_silent_task_is_named_with_its_hosts_and_elapsed_time_then_repeated_every_interval(callback, clock):
-    task = Named('Run the container n8n (image n8nio/n8n:2.40.2, pulled when missing)')
+    task = Named('Run the container, its image pulled when missing: n8n from n8nio/n8n:2.40.2')
     hosts = [Named('main'), Named('worker1'), Named('worker2')]
     start(callback, task, *hosts)
 
     assert lines_after(callback, clock, 20) == [
-        '... still running after 20s: Run the container n8n (image n8nio/n8n:2.40.2, pulled when missing)'
+        '... still running after 20s: Run the container, its image pulled when missing: n8n from n8nio/n8n:2.40.2'
         ' - on main, worker1, worker2'
     ]
     assert lines_after(callback, clock, 29) == []
     callback.v2_runner_on_ok(Result(hosts[1], task))  # a host done: the terminal printed its line
     assert lines_after(callback, clock, 19) == []
     assert lines_after(callback, clock, 1) == [
-        '... still running after 1m09s: Run the container n8n (image n8nio/n8n:2.40.2, pulled when missing)'
+        '... still running after 1m09s: Run the container, its image pulled when missing: n8n from n8nio/n8n:2.40.2'
         ' - on main, worker2; 1 of 3 hosts done'
     ]
     assert lines_after(callback, clock, 30) == [
-        '... still running after 1m39s: Run the container n8n (image n8nio/n8n:2.40.2, pulled when missing)'
+        '... still running after 1m39s: Run the container, its image pulled when missing: n8n from n8nio/n8n:2.40.2'
         ' - on main, worker2; 1 of 3 hosts done'
     ]
     assert callback._display.lines[-1].endswith('1 of 3 hosts done')

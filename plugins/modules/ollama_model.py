@@ -67,7 +67,9 @@ notes:
   - Ansible cannot show a module's output while the module runs. Progress is therefore written, line by
     line as it arrives, to the system log of the target (journald or syslog; follow it with
     C(journalctl -f -t ansible-ollama_model) or similar), and returned at the end as RV(progress),
-    one entry per step and per layer rather than every streamed line.
+    one entry per step and per layer rather than every streamed line, with a one-line summary in RV(msg).
+  - On the controller, the C(selfhosted_ai.stack.progress) callback prints the task's name, its hosts and the
+    time spent while a pull keeps the terminal silent; name the model in the task's name.
   - The requests run from the target host, so O(api_url) is the address of Ollama as seen from there.
 seealso:
   - module: selfhosted_ai.stack.ollama_model_info
@@ -96,6 +98,14 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+msg:
+  description:
+    - What was done, in a line a person reads - for a pull the bytes downloaded, the layers and the time it took;
+      otherwise the model with its size on disk (C(llama3:latest (3.56 GB) is present)). The ollama role prints it
+      for the models it pulled or removed.
+  returned: always
+  type: str
+  sample: "pulled qwen2.5:7b: 4.36 GB in 5 layers in 3m12s"
 name:
   description: The model name as Ollama lists it (tag always shown, default host and namespace left out).
   returned: always
@@ -155,7 +165,10 @@ progress:
     - status: success
 """
 
+import time
+
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.common.text.formatters import bytes_to_human
 
 from ansible_collections.selfhosted_ai.stack.plugins.module_utils._ollama import (
     ModelName,
@@ -165,6 +178,22 @@ from ansible_collections.selfhosted_ai.stack.plugins.module_utils._ollama import
     ollama_argument_spec,
     validate_api_url,
 )
+
+
+def duration(seconds):
+    """12s, 3m12s, 1h05m."""
+    seconds = int(seconds)
+    if seconds < 60:
+        return '%ds' % seconds
+    if seconds < 3600:
+        return '%dm%02ds' % divmod(seconds, 60)
+    return '%dh%02dm' % (seconds // 3600, seconds % 3600 // 60)
+
+
+def sized(name, model):
+    """The model's name with its size on disk, when Ollama lists one."""
+    size = (model or {}).get('size')
+    return '%s (%s)' % (name, bytes_to_human(size)) if size else name
 
 
 def main():
@@ -203,8 +232,9 @@ def main():
         module.log(text)
 
     before = after = None
+    pulled = before_model = None
     try:
-        current = client.find_model(name)
+        current = before_model = client.find_model(name)
         before = after = 'present' if current is not None else 'absent'
 
         if wanted == 'present' and current is None:
@@ -212,11 +242,17 @@ def main():
             after = 'present'
             if not module.check_mode:
                 module.log('ollama_model: pulling %s from %s' % (name.short, client.api_url))
+                started = time.monotonic()
                 progress = client.pull(name.short, on_entry=log_entry, read_timeout=params['pull_timeout'])
                 result['progress'] = progress.entries
+                layers = len([e for e in progress.entries if e.get('digest')])
+                pulled = '%s in %d layers in %s' % (
+                    bytes_to_human(progress.total_bytes),
+                    layers,
+                    duration(time.monotonic() - started),
+                )
                 module.log(
-                    'ollama_model: pulled %s (%d bytes in %d layers)'
-                    % (name.short, progress.total_bytes, len([e for e in progress.entries if e.get('digest')]))
+                    'ollama_model: pulled %s (%d bytes in %d layers)' % (name.short, progress.total_bytes, layers)
                 )
                 current = client.find_model(name)
                 if current is None:
@@ -239,6 +275,17 @@ def main():
         module.fail_json(msg=exc.message, **result)
 
     result['model'] = model_info(current) if current is not None else None
+    if wanted == 'present':
+        if not result['changed']:
+            result['msg'] = '%s is present' % sized(name.short, current)
+        elif module.check_mode:
+            result['msg'] = '%s would be pulled' % name.short
+        else:
+            result['msg'] = 'pulled %s: %s' % (name.short, pulled)
+    elif result['changed']:
+        result['msg'] = '%s %s' % ('would delete' if module.check_mode else 'deleted', sized(name.short, before_model))
+    else:
+        result['msg'] = '%s is absent' % name.short
     if module._diff:
         result['diff'] = dict(
             before=dict(name=name.short, state=before),

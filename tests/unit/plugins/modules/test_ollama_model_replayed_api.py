@@ -12,10 +12,13 @@ a live test against a real Ollama is still owed.
 from __future__ import annotations
 
 import json
+import re
 import socket
 import urllib.request
 
 import pytest
+
+from ansible.module_utils.common.text.formatters import bytes_to_human
 
 from ansible_collections.selfhosted_ai.stack.plugins.modules import ollama_model, ollama_model_info
 
@@ -57,6 +60,10 @@ class TestOllamaModelReplayedAPI:
         assert len(run['progress']) == 1 + 3 + 4
         assert any('pulling manifest' in line for line in run.logs)
         assert 'qwen2.5:0.5b' in tags(api)
+        total = sum(entry['total'] for entry in layers)
+        assert re.fullmatch(
+            r'pulled qwen2\.5:0\.5b: %s in 3 layers in \d+s' % re.escape(bytes_to_human(total)), run['msg']
+        )
 
     def test_second_run_is_idempotent_and_sends_no_pull(self, run_module, ollama_replayed_api):
         api = ollama_replayed_api
@@ -78,6 +85,7 @@ class TestOllamaModelReplayedAPI:
         assert run['name'] == 'llama3:latest'
         assert run['model']['size'] == 3825819519
         assert run['progress'] == []
+        assert run['msg'] == 'llama3:latest (3.56 GB) is present'
         assert api.calls('POST', '/api/pull') == []
 
     def test_other_tag_of_a_present_model_is_pulled(self, run_module, ollama_replayed_api):
@@ -102,6 +110,7 @@ class TestOllamaModelReplayedAPI:
         assert run['changed'] is True
         assert run['model'] is None
         assert run['progress'] == []
+        assert run['msg'] == 'qwen2.5:0.5b would be pulled'
         assert api.calls('POST', '/api/pull') == []
         assert tags(api) == before
 
@@ -127,6 +136,7 @@ class TestOllamaModelReplayedAPI:
         (delete,) = api.calls('DELETE', '/api/delete')
         assert delete['body'] == {'model': 'codellama:13b'}
         assert tags(api) == ['llama3:latest']
+        assert re.fullmatch(r'deleted codellama:13b \(\d+\.\d\d GB\)', run['msg'])
 
     def test_absent_when_missing_sends_no_delete(self, run_module, ollama_replayed_api):
         api = ollama_replayed_api
@@ -135,6 +145,7 @@ class TestOllamaModelReplayedAPI:
         assert not run.failed
         assert run['changed'] is False
         assert api.calls('DELETE') == []
+        assert run['msg'] == 'mistral:latest is absent'
 
     def test_absent_raced_by_another_delete(self, run_module, ollama_replayed_api, monkeypatch):
         # Listed, then gone before our DELETE: Ollama answers 404, nothing changed by this task.

@@ -17,7 +17,8 @@ description:
   - While a task has printed nothing for O(quiet_period) seconds, this callback prints one line naming the task,
     the time since it started, the hosts still running it, and how many hosts (and loop items) are done; then one
     line every O(interval) seconds while the silence lasts. Any result of the task (a host done, a loop item, a retry
-    of an C(until) loop, an async poll) ends the silence. A task that finishes within O(quiet_period) prints nothing.
+    of an C(until) loop, an async poll) ends the silence. A task that finishes within O(quiet_period) prints nothing,
+    and neither does C(ansible.builtin.pause), which waits for the person at the terminal.
   - The lines come from a background thread of the controller; the task itself and the hosts are not touched, so
     the callback costs nothing on the targets and nothing on a run whose tasks are all fast.
   - The lines go to standard output and are flushed at once, so a log written through a pipe (C(| tee run.log),
@@ -83,6 +84,8 @@ from ansible.plugins.callback import CallbackBase
 
 # Hosts named in one line; a larger remainder is counted.
 HOSTS_NAMED = 5
+# Tasks that wait for the person at the terminal: a line would land in their prompt.
+WAITS_FOR_THE_USER = frozenset({'pause', 'ansible.builtin.pause', 'ansible.legacy.pause'})
 
 
 def format_elapsed(seconds: float) -> str:
@@ -195,7 +198,7 @@ class CallbackModule(CallbackBase):
     # What Ansible reports: which host started which task, and every sign of life of it.
 
     def v2_runner_on_start(self, host, task):
-        if self._silent:
+        if self._silent or task.action in WAITS_FOR_THE_USER:
             return
         now = self._clock()
         with self._lock:

@@ -18,6 +18,9 @@ import pytest
 from ansible_run import ansible_playbook
 
 PLAYBOOK = Path(__file__).parent / 'files' / 'container_pipeline.yml'
+WAIT_PLAYBOOK = Path(__file__).parent / 'files' / 'container_wait_named.yml'
+# Served by the harness's local registry; present on the engine once `make images` ran.
+LOCAL_VALKEY = '127.0.0.1:5000/valkey/valkey:8.1.1'
 
 
 def docker_answers() -> bool:
@@ -35,8 +38,8 @@ def run(tmp_path):
     inventory = tmp_path / 'hosts.ini'
     inventory.write_text(f'localhost ansible_connection=local ansible_python_interpreter={sys.executable}\n')
 
-    def _run(*extra):
-        return ansible_playbook('-vvvv', '-i', inventory, '-e', f'pipeline_test_name={name}', *extra, PLAYBOOK)
+    def _run(*extra, playbook=PLAYBOOK):
+        return ansible_playbook('-vvvv', '-i', inventory, '-e', f'pipeline_test_name={name}', *extra, playbook)
 
     yield _run, name, tmp_path
     subprocess.run(['docker', 'rm', '-f', name], capture_output=True, check=False)
@@ -76,3 +79,15 @@ def test_unpinned_image_is_refused_before_anything_runs(run):
     assert "image pinned to a release version or a digest (got 'valkey/valkey:latest'" in ' '.join(output.split())
     assert not (tmp_path / '.secrets').exists()
     assert not exists('container', name)
+
+
+def test_a_started_container_is_waited_for_under_a_name_that_says_what_the_wait_is(run):
+    playbook, name, tmp_path = run
+    if not exists('image', LOCAL_VALKEY):
+        pytest.skip(f'{LOCAL_VALKEY} is not on this Docker engine (make images builds it)')
+    result = playbook('-e', f'pipeline_test_image={LOCAL_VALKEY}', playbook=WAIT_PLAYBOOK)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-3000:]
+    assert f'Run the container, its image pulled when missing: {name} from {LOCAL_VALKEY}' in output
+    assert f'Wait until the container answers: {name} (a first start loads nothing here)' in output
+    assert exists('container', name)

@@ -224,8 +224,30 @@ _QUOTA_KEYS = {
     'pg_connection_limit': int,
     'qdrant_vector_size': int,
     'qdrant_distance': str,
+    # Limits of each app container of the tenant (role tenant_apps): a size as Docker takes it, a CPU count.
+    'app_memory': 'size',
+    'app_cpus': float,
 }
 QDRANT_DISTANCES = ('Cosine', 'Euclid', 'Dot', 'Manhattan')
+
+# A memory size as Docker's --memory takes it: a number and an optional unit b, k, m or g.
+MEMORY_SIZE_RULE = 'a size such as 512m or 2g (a whole number, then b, k, m or g), at least 6m'
+_MEMORY_SIZE_RE = re.compile(r'([1-9][0-9]{0,12})([bkmg]?)', re.ASCII)
+_MEMORY_UNITS = {'': 1, 'b': 1, 'k': 1024, 'm': 1024**2, 'g': 1024**3}
+# Docker refuses a container memory limit below 6 MiB.
+MEMORY_MIN_BYTES = 6 * 1024**2
+
+
+def memory_size_bytes(value):
+    """Bytes of a Docker memory size ('512m', '2g', 1073741824); TenantInputError if it is not one."""
+    text = str(value).strip().lower() if isinstance(value, (str, int)) and not isinstance(value, bool) else None
+    match = _MEMORY_SIZE_RE.fullmatch(text) if text is not None else None
+    if not match:
+        raise TenantInputError('%s is not %s' % (_describe(value), MEMORY_SIZE_RULE))
+    size = int(match.group(1)) * _MEMORY_UNITS[match.group(2)]
+    if size < MEMORY_MIN_BYTES:
+        raise TenantInputError('%s is below the minimum; it must be %s' % (_describe(value), MEMORY_SIZE_RULE))
+    return size
 
 
 def validate_tenants(raw_list, default_apps=None):
@@ -305,6 +327,23 @@ def validate_tenants(raw_list, default_apps=None):
                     )
                 if key != 'pg_connection_limit' and value < 1:
                     raise TenantInputError('tenant %s: quota %s must be positive' % (tenant_id, key))
+            elif kind == 'size':
+                try:
+                    memory_size_bytes(value)
+                except TenantInputError as exc:
+                    raise TenantInputError('tenant %s: quota %s: %s' % (tenant_id, key, exc)) from None
+                value = str(value).strip().lower()
+            elif kind is float:
+                try:
+                    value = float(str(value)) if not isinstance(value, bool) else None
+                except ValueError:
+                    value = None
+                # Docker takes CPUs in steps of 0.01 (NanoCPUs).
+                if value is None or not 0.01 <= value <= 1024:
+                    raise TenantInputError(
+                        'tenant %s: quota %s must be a number of CPUs from 0.01 to 1024, got %s'
+                        % (tenant_id, key, _describe(quotas[key]))
+                    )
             elif key == 'qdrant_distance' and value not in QDRANT_DISTANCES:
                 raise TenantInputError(
                     'tenant %s: quota qdrant_distance must be one of %s' % (tenant_id, ', '.join(QDRANT_DISTANCES))

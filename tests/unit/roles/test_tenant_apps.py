@@ -1,0 +1,238 @@
+# Copyright (c) selfhosted_ai.stack contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The tenant_apps role: bad input stops it before any change, and what each tenant's containers are given.
+
+The role runs with ansible-playbook on localhost (local connection). The bad-input runs reach no Docker engine and no
+OpenBao: the role's first task refuses the list. The definitions are the role's own vars (defaults and vars/main.yml)
+rendered with the endpoints and credentials the role would have read, replaced here by fixed values.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+import pytest
+from ansible_run import ansible_playbook
+
+ROOT = Path(__file__).resolve().parents[3]
+ROLE = ROOT / 'roles' / 'tenant_apps'
+
+INVENTORY = """
+[apps]
+apphost ansible_connection=local
+[proxy]
+apphost
+[data]
+apphost
+[vault]
+apphost
+"""
+
+ENDPOINTS = {
+    'postgres': {'host': 'apphost', 'container': 'postgres', 'address': 'postgres', 'reach_port': 5432},
+    'valkey': {'host': 'apphost', 'container': 'valkey', 'address': 'valkey', 'reach_port': 6379},
+    'object_store': {'host': 'apphost', 'container': 'seaweedfs', 'address': 'seaweedfs', 'reach_port': 8333},
+    'openbao': {
+        'host': 'apphost',
+        'container': 'openbao',
+        'address': 'openbao',
+        'reach_port': 8200,
+        'published_port': 8200,
+        'kv_mount': 'secret',
+        'tenants_path_prefix': 'tenants',
+        'tenants_approle_secret': 'openbao/tenants-approle',
+        'approle_secret_fields': {'role_id': {}, 'secret_id': {}},
+    },
+}
+
+
+def credentials(tenant_id):
+    return {
+        'role_id': f'role-{tenant_id}',
+        'secret_id': f'sid-{tenant_id}',
+        'postgres_user': f'tenant_{tenant_id}',
+        'postgres_password': f'pg/pw+{tenant_id}',
+        'valkey_user': f'tenant_{tenant_id}',
+        'valkey_password': f'vk-{tenant_id}',
+        's3_access_key': f'AK{tenant_id}',
+        's3_secret_key': f'SK-{tenant_id}',
+    }
+
+
+def run(tmp_path, play, tenants, **extra):
+    (tmp_path / 'hosts').write_text(INVENTORY)
+    (tmp_path / 'play.yml').write_text(play)
+    extra_vars = {
+        'tenants': tenants,
+        'tenants_default_apps': ['n8n', 'openwebui'],
+        'stack_domain': 'ai.test',
+        'selfhosted_ai_secret_backend': 'file',
+        'out': str(tmp_path / 'out.json'),
+        'ansible_python_interpreter': sys.executable,
+        **extra,
+    }
+    return ansible_playbook(
+        '-i',
+        tmp_path / 'hosts',
+        tmp_path / 'play.yml',
+        '-e',
+        json.dumps(extra_vars),
+        extra_env={'SELFHOSTED_AI_SECRET_DIR': str(tmp_path / 'secrets')},
+        timeout=300,
+    )
+
+
+ROLE_PLAY = """
+- hosts: apps
+  gather_facts: false
+  roles:
+    - selfhosted_ai.stack.tenant_apps
+"""
+
+
+@pytest.mark.parametrize(
+    ('tenants', 'extra', 'message'),
+    [
+        (
+            [{'id': 'acme', 'apps': ['n8n', 'comfyui']}],
+            {},
+            "tenant acme, app comfyui: no app instance can run for 'comfyui'",
+        ),
+        (
+            [{'id': 'acme'}],
+            {'reverse_proxy_routes': [{'name': 'chat', 'host': 'ai-acme.ai.test', 'upstreams': ['x:1']}]},
+            "subdomain 'ai-acme.ai.test' is taken by another route of the proxy",
+        ),
+        # beta's Open WebUI and aibeta's n8n would both be aibeta.ai.test.
+        (
+            [{'id': 'beta'}, {'id': 'aibeta'}],
+            {'tenant_apps_host_names': {'n8n': '{id}.{domain}', 'openwebui': 'ai{id}.{domain}'}},
+            "subdomain 'aibeta.ai.test' is taken by tenant beta, app openwebui",
+        ),
+        (
+            [{'id': 'acme', 'quotas': {'app_memory': 'a lot'}}],
+            {},
+            "tenant acme: quota app_memory: 'a lot' is not a size",
+        ),
+        ([{'id': 'acme'}], {'tenant_apps_app_memory': '2 GB'}, "'2 GB' is not a size"),
+    ],
+    ids=[
+        'unsupported-app',
+        'subdomain-of-another-route',
+        'duplicate-subdomain',
+        'quota-not-a-size',
+        'default-not-a-size',
+    ],
+)
+def test_bad_input_is_refused_by_the_first_task(tmp_path, tenants, extra, message):
+    proc = run(tmp_path, ROLE_PLAY, tenants, **extra)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0, out
+    assert message in out, out
+    # The role's first task failed (after Ansible's check of the role's arguments): nothing ran before it.
+    tasks = re.findall(r'^TASK \[([^\]]*)\]', out, re.MULTILINE)
+    assert len(tasks) == 2 and 'Validating arguments' in tasks[0], out
+    assert tasks[1] == "selfhosted_ai.stack.tenant_apps : Check the tenants' app instances and the role's settings", out
+
+
+def test_no_tenants_nothing_runs(tmp_path):
+    proc = run(tmp_path, ROLE_PLAY, [])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert 'changed=0' in proc.stdout and 'failed=0' in proc.stdout
+
+
+DEFINITIONS_PLAY = f"""
+- hosts: apps
+  gather_facts: false
+  vars_files:
+    - {ROLE}/defaults/main.yml
+    - {ROLE}/vars/main.yml
+  tasks:
+    - name: Render what the role gives each container
+      ansible.builtin.copy:
+        dest: "{{{{ out }}}}"
+        content: "{{{{ {{'definitions': __tenant_apps_definitions, 'secrets': __tenant_apps_secret_envs,
+                        'networks': __tenant_apps_networks, 'shared': __tenant_apps_shared_containers}} | to_json }}}}"
+        mode: "0600"
+      vars:
+        __tenant_apps_endpoints: {json.dumps(ENDPOINTS)}
+        __tenant_apps_credentials: {{credentials: {json.dumps({t: credentials(t) for t in ('acme', 'beta')})}}}
+        __tenant_apps_proxy: {{container: caddy}}
+"""
+
+
+@pytest.fixture(scope='module')
+def rendered(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp('tenant_apps')
+    tenants = [
+        {'id': 'acme', 'quotas': {'app_memory': '2g', 'app_cpus': 1.5}},
+        {'id': 'beta', 'apps': ['openwebui']},
+        {'id': 'gone', 'state': 'absent'},
+    ]
+    proc = run(tmp_path, DEFINITIONS_PLAY, tenants)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    data = json.loads((tmp_path / 'out.json').read_text())
+    data['by_name'] = {d['name']: (d, s) for d, s in zip(data['definitions'], data['secrets'], strict=True)}
+    return data
+
+
+def test_present_tenants_get_their_containers_each_on_its_own_network(rendered):
+    assert sorted(rendered['by_name']) == ['n8n-acme', 'openwebui-acme', 'openwebui-beta']
+    assert rendered['networks'] == ['tenant-acme', 'tenant-beta']
+    for name, (definition, dummy) in rendered['by_name'].items():
+        tenant = name.split('-', 1)[1]
+        assert definition['networks'] == [{'name': f'tenant-{tenant}'}], name
+    # The data services of this host and the proxy join every tenant network.
+    assert sorted(rendered['shared']) == ['caddy', 'openbao', 'postgres', 'seaweedfs', 'valkey']
+
+
+def test_limits_come_from_the_quotas(rendered):
+    assert (rendered['by_name']['n8n-acme'][0]['memory'], rendered['by_name']['n8n-acme'][0]['cpus']) == ('2g', 1.5)
+    assert (rendered['by_name']['openwebui-beta'][0]['memory'], rendered['by_name']['openwebui-beta'][0]['cpus']) == (
+        '1g',
+        1.0,
+    )
+
+
+def test_n8n_uses_the_tenant_slice_and_prefixes_inside_it(rendered):
+    definition, secrets = rendered['by_name']['n8n-acme']
+    env = definition['env']
+    assert env['DB_POSTGRESDB_DATABASE'] == 'n8n_acme' and env['DB_POSTGRESDB_USER'] == 'tenant_acme'
+    assert env['QUEUE_BULL_REDIS_USERNAME'] == 'tenant_acme'
+    assert env['QUEUE_BULL_PREFIX'].startswith('acme:') and env['N8N_REDIS_KEY_PREFIX'].startswith('acme:')
+    assert env['S3_BUCKET'] == 'tenant-acme'
+    assert env['WEBHOOK_URL'] == 'https://n8n-acme.ai.test/'
+    assert secrets['DB_POSTGRESDB_PASSWORD'] == 'pg/pw+acme' and secrets['QUEUE_BULL_REDIS_PASSWORD'] == 'vk-acme'
+    assert (secrets['BAO_ROLE_ID'], secrets['BAO_SECRET_ID']) == ('role-acme', 'sid-acme')
+    assert len(secrets['N8N_ENCRYPTION_KEY']) == 48
+
+
+def test_open_webui_uses_the_tenant_slice_with_pgvector(rendered):
+    definition, secrets = rendered['by_name']['openwebui-beta']
+    env = definition['env']
+    assert env['VECTOR_DB'] == 'pgvector' and env['REDIS_KEY_PREFIX'].startswith('beta:')
+    assert env['S3_BUCKET_NAME'] == 'tenant-beta' and env['WEBUI_URL'] == 'https://ai-beta.ai.test'
+    assert env['WEBUI_ADMIN_EMAIL'] == 'admin@beta.ai.test'
+    # The password is URL-encoded, '/' included.
+    assert secrets['DATABASE_URL'] == 'postgresql://tenant_beta:pg%2Fpw%2Bbeta@postgres:5432/openwebui_beta'
+    assert secrets['REDIS_URL'] == secrets['WEBSOCKET_REDIS_URL'] == 'redis://tenant_beta:vk-beta@valkey:6379/0'
+    assert secrets['S3_ACCESS_KEY_ID'] == 'AKbeta'
+
+
+def test_each_instance_has_its_own_keys(rendered):
+    acme, beta = rendered['by_name']['openwebui-acme'][1], rendered['by_name']['openwebui-beta'][1]
+    assert acme['WEBUI_SECRET_KEY'] != beta['WEBUI_SECRET_KEY']
+    assert acme['WEBUI_ADMIN_PASSWORD'] != beta['WEBUI_ADMIN_PASSWORD']
+
+
+def test_no_secret_in_the_definitions(rendered):
+    text = json.dumps(rendered['definitions'])
+    for tenant in ('acme', 'beta'):
+        for field in ('postgres_password', 'valkey_password', 's3_secret_key', 'secret_id'):
+            assert credentials(tenant)[field] not in text
+    for secrets in rendered['secrets']:
+        for value in secrets.values():
+            assert value not in text

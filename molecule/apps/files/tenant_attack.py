@@ -132,7 +132,7 @@ for other in OTHERS:
 attack('database postgres', lambda: database(db_url, 'postgres'))
 attack('valkey scan', lambda: valkey.scan(0))
 attack('valkey keys *', lambda: valkey.keys('*'))
-attack('valkey dbsize', lambda: valkey.dbsize())
+attack('valkey dbsize', valkey.dbsize)
 attack('openbao list tenants', lambda: bao_read('%s/metadata/%s?list=true' % (mount, prefix)))
 
 

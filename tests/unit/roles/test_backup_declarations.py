@@ -21,7 +21,7 @@ import yaml
 from ansible_collections.selfhosted_ai.stack.plugins.plugin_utils._role_scope import ROLE_GROUPS
 
 ROOT = Path(__file__).resolve().parents[3]
-KEEPS_A_VOLUME = re.compile(r'container_volumes:|type: volume|^\s+volumes:', re.M)
+KEEPS_A_VOLUME = re.compile(r"container_volumes:|type: volume|'type': 'volume'|^\s+volumes:", re.M)
 # Keys of a declaration that the backup role handles itself (not passed to the program as they are).
 ROLE_KEYS = {'method', 'secrets', 'not_started_reason'}
 
@@ -42,8 +42,9 @@ def roles_keeping_volumes():
     for role in sorted(path.parent.parent for path in (ROOT / 'roles').glob('*/tasks/main.yml')):
         if role.name == 'container':  # the pipeline itself: its callers declare
             continue
-        tasks = ''.join(path.read_text() for path in sorted((role / 'tasks').glob('*.yml')))
-        if KEEPS_A_VOLUME.search(tasks):
+        # tasks, and vars where a role builds its container definitions (tenant_apps)
+        files = sorted((role / 'tasks').glob('*.yml')) + sorted((role / 'vars').glob('*.yml'))
+        if KEEPS_A_VOLUME.search(''.join(path.read_text() for path in files)):
             yield role.name
 
 
@@ -53,7 +54,9 @@ def declaration(role):
 
 
 def test_the_roles_that_keep_volumes_are_found():
-    assert {'postgres', 'valkey', 'object_store', 'openbao', 'n8n', 'reverse_proxy'} <= set(roles_keeping_volumes())
+    assert {'postgres', 'valkey', 'object_store', 'openbao', 'n8n', 'reverse_proxy', 'tenant_apps'} <= set(
+        roles_keeping_volumes()
+    )
 
 
 @pytest.mark.parametrize('role', list(roles_keeping_volumes()))

@@ -112,7 +112,7 @@ def main() -> int:
 
         run('postgres_databases module')  # creates everything once
         times = {name: [] for name in IMPLEMENTATIONS}
-        for _ in range(args.rounds):
+        for _round in range(args.rounds):
             for name in IMPLEMENTATIONS:
                 seconds, changed = run(name)
                 if changed:

@@ -19,14 +19,14 @@ import os
 import re
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..'))
 sys.path[:0] = [os.path.join(ROOT, 'tests', 'integration'), os.path.join(ROOT, 'tests')]
-from servers.postgres import PostgresServer  # noqa: E402  (the tests' directories, put on the path above)
+from ansible_run import ansible_playbook  # noqa: E402  (the tests' directories, put on the path above)
+from servers.postgres import PostgresServer  # noqa: E402
 
 RECAP = re.compile(r'^localhost\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)', re.M)
 PLAYBOOK = """
@@ -77,32 +77,20 @@ def main() -> int:
         for name, tasks in IMPLEMENTATIONS.items():
             playbooks[name] = os.path.join(work, re.sub(r'\W+', '_', name) + '.yml')
             write_private(playbooks[name], PLAYBOOK.format(vars_file=vars_file, tasks=tasks))
-        env = dict(
-            os.environ,
-            ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, '.collections'),
-            ANSIBLE_FORCE_COLOR='0',
-            SELFHOSTED_AI_SECRET_BACKEND='file',
-            SELFHOSTED_AI_SECRET_DIR=secrets,
-        )
+        secret_store = {'SELFHOSTED_AI_SECRET_BACKEND': 'file', 'SELFHOSTED_AI_SECRET_DIR': secrets}
 
         def run(name: str) -> tuple[float, int]:
             started = time.monotonic()
-            result = subprocess.run(
-                [
-                    os.path.join(ROOT, '.venv', 'bin', 'ansible-playbook'),
-                    '-i',
-                    'localhost,',
-                    '-c',
-                    'local',
-                    '-e',
-                    'ansible_python_interpreter=' + sys.executable,
-                    playbooks[name],
-                ],
+            result = ansible_playbook(
+                '-i',
+                'localhost,',
+                '-c',
+                'local',
+                '-e',
+                'ansible_python_interpreter=' + sys.executable,
+                playbooks[name],
+                extra_env=secret_store,
                 cwd=work,
-                env=env,
-                text=True,
-                capture_output=True,
-                check=False,
             )
             seconds = time.monotonic() - started
             recap = RECAP.search(result.stdout)

@@ -82,20 +82,12 @@ import time
 from ansible import constants as C
 from ansible.plugins.callback import CallbackBase
 
+from ansible_collections.selfhosted_ai.stack.plugins.module_utils._durations import short_duration
+
 # Hosts named in one line; a larger remainder is counted.
 HOSTS_NAMED = 5
 # Tasks that wait for the person at the terminal: a line would land in their prompt.
 WAITS_FOR_THE_USER = frozenset({'pause', 'ansible.builtin.pause', 'ansible.legacy.pause'})
-
-
-def format_elapsed(seconds: float) -> str:
-    """12s, 2m05s, 1h03m."""
-    seconds = int(seconds)
-    if seconds < 60:
-        return '%ds' % seconds
-    if seconds < 3600:
-        return '%dm%02ds' % divmod(seconds, 60)
-    return '%dh%02dm' % (seconds // 3600, seconds % 3600 // 60)
 
 
 class RunningTask:
@@ -128,7 +120,7 @@ class RunningTask:
         if self.items_done:
             details.append('%d loop items done, the last: %s' % (self.items_done, self.last_item))
         return '... still running after %s: %s - %s' % (
-            format_elapsed(now - self.started),
+            short_duration(now - self.started),
             self.name,
             '; '.join(details),
         )

@@ -170,6 +170,7 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.formatters import bytes_to_human
 
+from ansible_collections.selfhosted_ai.stack.plugins.module_utils._durations import short_duration
 from ansible_collections.selfhosted_ai.stack.plugins.module_utils._ollama import (
     ModelName,
     OllamaClient,
@@ -178,16 +179,6 @@ from ansible_collections.selfhosted_ai.stack.plugins.module_utils._ollama import
     ollama_argument_spec,
     validate_api_url,
 )
-
-
-def duration(seconds):
-    """12s, 3m12s, 1h05m."""
-    seconds = int(seconds)
-    if seconds < 60:
-        return '%ds' % seconds
-    if seconds < 3600:
-        return '%dm%02ds' % divmod(seconds, 60)
-    return '%dh%02dm' % (seconds // 3600, seconds % 3600 // 60)
 
 
 def sized(name, model):
@@ -249,7 +240,7 @@ def main():
                 pulled = '%s in %d layers in %s' % (
                     bytes_to_human(progress.total_bytes),
                     layers,
-                    duration(time.monotonic() - started),
+                    short_duration(time.monotonic() - started),
                 )
                 module.log(
                     'ollama_model: pulled %s (%d bytes in %d layers)' % (name.short, progress.total_bytes, layers)

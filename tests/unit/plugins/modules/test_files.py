@@ -1,0 +1,154 @@
+# Copyright (c) selfhosted_ai.stack contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""files, run whole against paths under tmp_path."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+
+from ansible_collections.selfhosted_ai.stack.plugins.modules import files
+
+
+@pytest.fixture
+def run(run_module):
+    def _run(check_mode=False, diff=False, **args):
+        return run_module(files.main, args, check_mode=check_mode, diff=diff)
+
+    return _run
+
+
+def mode_of(path):
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def test_directories_and_files_are_created_with_their_modes(run, tmp_path):
+    conf = tmp_path / 'etc' / 'svc'
+    result = run(
+        directories=[{'path': str(conf), 'mode': '0700'}],
+        files=[
+            {'path': str(conf / 'a.conf'), 'content': 'a = 1\n', 'mode': '0644'},
+            {'path': str(conf / 'secret'), 'content': 's3cr3t', 'mode': '0400'},
+        ],
+    )
+    assert result['changed']
+    assert result['changed_paths'] == [str(conf), str(conf / 'a.conf'), str(conf / 'secret')]
+    assert mode_of(conf) == 0o700 and mode_of(conf / 'a.conf') == 0o644 and mode_of(conf / 'secret') == 0o400
+    assert (conf / 'a.conf').read_text() == 'a = 1\n' and (conf / 'secret').read_text() == 's3cr3t'
+    # No temporary file is left beside them.
+    assert sorted(os.listdir(conf)) == ['a.conf', 'secret']
+
+
+def test_a_second_run_changes_nothing(run, tmp_path):
+    args = dict(
+        directories=[{'path': str(tmp_path / 'd'), 'mode': '0750'}],
+        files=[{'path': str(tmp_path / 'd' / 'f'), 'content': 'x\n', 'mode': '0640'}],
+    )
+    assert run(**args)['changed']
+    before = os.stat(tmp_path / 'd' / 'f').st_mtime_ns
+    again = run(**args)
+    assert not again['changed'] and again['changed_paths'] == []
+    assert os.stat(tmp_path / 'd' / 'f').st_mtime_ns == before
+
+
+def test_only_the_file_that_differs_is_written(run, tmp_path):
+    (tmp_path / 'same').write_text('same\n')
+    (tmp_path / 'other').write_text('old\n')
+    result = run(
+        files=[
+            {'path': str(tmp_path / 'same'), 'content': 'same\n'},
+            {'path': str(tmp_path / 'other'), 'content': 'new\n'},
+        ],
+        diff=True,
+    )
+    assert result['changed_paths'] == [str(tmp_path / 'other')]
+    assert (tmp_path / 'other').read_text() == 'new\n'
+    assert result['diff'] == [
+        {
+            'before_header': str(tmp_path / 'other'),
+            'after_header': str(tmp_path / 'other'),
+            'before': 'old\n',
+            'after': 'new\n',
+        }
+    ]
+
+
+def test_a_mode_alone_is_corrected(run, tmp_path):
+    path = tmp_path / 'f'
+    path.write_text('x')
+    os.chmod(path, 0o644)
+    result = run(files=[{'path': str(path), 'content': 'x', 'mode': '0600'}])
+    assert result['changed_paths'] == [str(path)] and mode_of(path) == 0o600
+
+
+def test_check_mode_reports_and_writes_nothing(run, tmp_path):
+    (tmp_path / 'other').write_text('old\n')
+    result = run(
+        check_mode=True,
+        directories=[{'path': str(tmp_path / 'new-dir')}],
+        files=[
+            {'path': str(tmp_path / 'other'), 'content': 'new\n'},
+            {'path': str(tmp_path / 'new-dir' / 'f'), 'content': 'f\n'},
+        ],
+    )
+    assert result['changed']
+    assert result['changed_paths'] == [
+        str(tmp_path / 'new-dir'),
+        str(tmp_path / 'other'),
+        str(tmp_path / 'new-dir' / 'f'),
+    ]
+    assert (tmp_path / 'other').read_text() == 'old\n' and not (tmp_path / 'new-dir').exists()
+
+
+def test_a_file_that_fails_validation_is_not_written(run, tmp_path):
+    path = tmp_path / 'app.conf'
+    path.write_text('good\n')
+    result = run(files=[{'path': str(path), 'content': 'bad\n', 'validate': 'grep -q good %s'}])
+    assert result.failed and 'failed its validation' in result['msg']
+    assert path.read_text() == 'good\n'
+    assert os.listdir(tmp_path) == ['app.conf']
+
+
+def test_validation_passes_the_new_content(run, tmp_path):
+    path = tmp_path / 'app.conf'
+    result = run(files=[{'path': str(path), 'content': 'good\n', 'validate': 'grep -q good %s'}])
+    assert result['changed'] and path.read_text() == 'good\n'
+
+
+def test_a_relative_path_is_refused_before_anything_changes(run, tmp_path):
+    result = run(
+        directories=[{'path': str(tmp_path / 'd')}],
+        files=[{'path': 'relative/f', 'content': 'x'}],
+    )
+    assert result.failed and 'relative/f' in result['msg']
+    assert not (tmp_path / 'd').exists()
+
+
+def test_a_file_where_a_directory_should_be_is_refused(run, tmp_path):
+    (tmp_path / 'd').write_text('not a directory')
+    result = run(directories=[{'path': str(tmp_path / 'd')}])
+    assert result.failed and 'not a directory' in result['msg']
+    assert (tmp_path / 'd').read_text() == 'not a directory'
+
+
+def test_a_missing_directory_is_named(run, tmp_path):
+    result = run(files=[{'path': str(tmp_path / 'missing' / 'f'), 'content': 'x'}])
+    assert result.failed and 'add it to directories' in result['msg']
+
+
+def test_the_module_defaults_apply_where_an_entry_sets_nothing(run, tmp_path):
+    result = run(
+        mode='0640',
+        directory_mode='0750',
+        directories=[{'path': str(tmp_path / 'd')}, {'path': str(tmp_path / 'e'), 'mode': '0700'}],
+        files=[
+            {'path': str(tmp_path / 'd' / 'f'), 'content': 'x'},
+            {'path': str(tmp_path / 'd' / 'g'), 'content': 'y', 'mode': '0600'},
+        ],
+    )
+    assert result['changed']
+    assert mode_of(tmp_path / 'd') == 0o750 and mode_of(tmp_path / 'e') == 0o700
+    assert mode_of(tmp_path / 'd' / 'f') == 0o640 and mode_of(tmp_path / 'd' / 'g') == 0o600

@@ -55,6 +55,13 @@ options:
     description: CPU limit of each app container of a tenant without the quota C(app_cpus).
     type: float
     default: 1.0
+  n8n_workers:
+    description:
+      - Queue-mode workers of the n8n of a tenant without the quota C(n8n_workers), a whole number from 0 to 16; 0 runs
+        n8n in regular mode (its executions in its one process).
+      - Worker I(k) of a tenant is named after its n8n container, C(<container>-worker-<k>) (V(n8n-acme-worker-1)).
+    type: int
+    default: 0
   taken_hosts:
     description: Host names other routes of the proxy already serve (C(reverse_proxy_routes)); a tenant route on one is refused.
     type: list
@@ -72,7 +79,8 @@ RETURN = r"""
 _value:
   description:
     - One mapping per tenant and app, in the order of the list - tenant, app, state, purge, container, network, host,
-      port, upstream, volume, memory, cpus, database, db_user, valkey_user, key_prefix, bucket, approle. No secret.
+      port, upstream, volume, memory, cpus, workers (the names of the n8n queue-mode workers, empty for regular mode and
+      other apps), database, db_user, valkey_user, key_prefix, bucket, approle. No secret.
   type: list
   elements: dict
 """
@@ -83,6 +91,7 @@ from ansible.errors import AnsibleFilterError
 
 from ansible_collections.selfhosted_ai.stack.plugins.module_utils._tenant_common import (
     TenantInputError,
+    check_n8n_workers,
     memory_size_bytes,
     validate_tenants,
 )
@@ -125,10 +134,12 @@ def tenant_app_instances(
     app_memory='1g',
     app_cpus=1.0,
     taken_hosts=None,
+    n8n_workers=0,
 ):
     try:
         validated = validate_tenants(list(tenants) if isinstance(tenants, (list, tuple)) else tenants, default_apps)
         memory_size_bytes(app_memory)
+        n8n_workers = check_n8n_workers(n8n_workers, 'n8n_workers (tenant_apps_n8n_workers)')
     except TenantInputError as exc:
         _fail(str(exc))
     try:
@@ -165,10 +176,20 @@ def tenant_app_instances(
                 _fail(
                     '%s: subdomain %r is taken by %s; every route needs its own host name' % (where, host, taken[host])
                 )
-            if container in used_containers:
-                _fail('%s: container name %r is taken by %s' % (where, container, used_containers[container]))
+            workers = []
+            if app == 'n8n':
+                count = tenant.quotas.get('n8n_workers', n8n_workers)
+                workers = ['%s-worker-%d' % (container, k) for k in range(1, count + 1)]
+            for name in workers:
+                if not _CONTAINER_NAME_RE.fullmatch(name):
+                    _fail(
+                        '%s: worker name %r is not a Docker name (at most 128 letters, digits, _ . -)' % (where, name)
+                    )
+            for name in [container] + workers:
+                if name in used_containers:
+                    _fail('%s: container name %r is taken by %s' % (where, name, used_containers[name]))
+                used_containers[name] = where
             taken[host] = where
-            used_containers[container] = where
             port = SUPPORTED_APPS[app]['port']
             instances.append(
                 {
@@ -184,6 +205,7 @@ def tenant_app_instances(
                     'volume': '%s_data' % container.replace('-', '_'),
                     'memory': tenant.quotas.get('app_memory', str(app_memory).strip().lower()),
                     'cpus': tenant.quotas.get('app_cpus', app_cpus),
+                    'workers': workers,
                     # The tenant's slice, as the tenant module names it (docs/tenants.md).
                     'database': '%s_%s' % (app, tenant.id),
                     'db_user': tenant.pg_role,

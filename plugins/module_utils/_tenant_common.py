@@ -227,7 +227,11 @@ _QUOTA_KEYS = {
     # Limits of each app container of the tenant (role tenant_apps): a size as Docker takes it, a CPU count.
     'app_memory': 'size',
     'app_cpus': float,
+    # Queue-mode workers of the tenant's n8n (role tenant_apps): 0 runs n8n in regular mode.
+    'n8n_workers': 'workers',
 }
+# A bound, so that a typo (100 for 10) cannot start a fleet of containers on one host.
+N8N_WORKERS_MAX = 16
 QDRANT_DISTANCES = ('Cosine', 'Euclid', 'Dot', 'Manhattan')
 
 # A memory size as Docker's --memory takes it: a number and an optional unit b, k, m or g.
@@ -248,6 +252,18 @@ def memory_size_bytes(value):
     if size < MEMORY_MIN_BYTES:
         raise TenantInputError('%s is below the minimum; it must be %s' % (_describe(value), MEMORY_SIZE_RULE))
     return size
+
+
+def check_n8n_workers(value, what):
+    """A number of n8n workers: a whole number from 0 to N8N_WORKERS_MAX; TenantInputError naming `what` if not."""
+    if isinstance(value, str) and re.fullmatch(r'[0-9]{1,3}', value.strip(), re.ASCII):
+        value = int(value.strip())
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= N8N_WORKERS_MAX:
+        raise TenantInputError(
+            '%s must be a whole number from 0 (n8n in regular mode) to %d, got %s'
+            % (what, N8N_WORKERS_MAX, _describe(value))
+        )
+    return value
 
 
 def validate_tenants(raw_list, default_apps=None):
@@ -333,6 +349,8 @@ def validate_tenants(raw_list, default_apps=None):
                 except TenantInputError as exc:
                     raise TenantInputError('tenant %s: quota %s: %s' % (tenant_id, key, exc)) from None
                 value = str(value).strip().lower()
+            elif kind == 'workers':
+                value = check_n8n_workers(value, 'tenant %s: quota n8n_workers' % tenant_id)
             elif kind is float:
                 try:
                     value = float(str(value)) if not isinstance(value, bool) else None

@@ -75,8 +75,9 @@ options:
         description:
           - Limits. Keys C(pg_connection_limit) (role connection limit, -1 unlimited), C(qdrant_vector_size),
             C(qdrant_distance); C(app_memory) (a size such as V(512m) or V(2g)) and C(app_cpus) (a number of CPUs),
-            the limits of each of the tenant's app containers (role C(selfhosted_ai.stack.tenant_apps)), checked here
-            and used there.
+            the limits of each of the tenant's app containers, and C(n8n_workers) (0 to 16, the queue-mode workers of
+            the tenant's n8n; 0 is regular mode), for the role C(selfhosted_ai.stack.tenant_apps) - checked here and
+            used there.
         type: dict
   default_apps:
     description: Apps of tenants that do not list their own.

@@ -50,6 +50,24 @@ def test_limits_come_from_the_quotas_or_the_defaults():
     assert [(i['memory'], i['cpus']) for i in result] == [('2g', 0.5), ('2g', 0.5), ('768m', 1.0), ('768m', 1.0)]
 
 
+def test_n8n_workers_come_from_the_quota_or_the_default_and_are_named_after_the_n8n_container():
+    result = instances(
+        [{'id': 'acme', 'quotas': {'n8n_workers': 2}}, {'id': 'beta'}, {'id': 'gamma', 'quotas': {'n8n_workers': '0'}}],
+        n8n_workers=1,
+        container_names={'n8n': 'flows-{id}'},
+    )
+    assert [(i['container'], i['workers']) for i in result] == [
+        ('flows-acme', ['flows-acme-worker-1', 'flows-acme-worker-2']),
+        ('openwebui-acme', []),
+        ('flows-beta', ['flows-beta-worker-1']),
+        ('openwebui-beta', []),
+        # 0: regular mode, whatever the default.
+        ('flows-gamma', []),
+        ('openwebui-gamma', []),
+    ]
+    assert all(i['workers'] == [] for i in instances([{'id': 'acme'}]))
+
+
 def test_absent_and_purge_pass_through():
     (n8n,) = instances([{'id': 'acme', 'apps': ['n8n'], 'state': 'absent', 'purge': True}])
     assert (n8n['state'], n8n['purge']) == ('absent', True)
@@ -104,6 +122,24 @@ def test_names_are_configurable():
         ),
         ([{'id': 'acme', 'quotas': {'app_cpus': 0}}], {}, 'quota app_cpus must be a number of CPUs'),
         ([{'id': 'acme'}], {'app_memory': '12 parsecs'}, "'12 parsecs' is not a size"),
+        (
+            [{'id': 'acme', 'quotas': {'n8n_workers': -1}}],
+            {},
+            'tenant acme: quota n8n_workers must be a whole number from 0 (n8n in regular mode) to 16, got -1',
+        ),
+        ([{'id': 'acme', 'quotas': {'n8n_workers': 17}}], {}, 'quota n8n_workers must be a whole number from 0'),
+        ([{'id': 'acme', 'quotas': {'n8n_workers': 1.5}}], {}, 'quota n8n_workers must be a whole number from 0'),
+        ([{'id': 'acme', 'quotas': {'n8n_workers': True}}], {}, 'quota n8n_workers must be a whole number from 0'),
+        (
+            [{'id': 'acme'}],
+            {'n8n_workers': 'two'},
+            "n8n_workers (tenant_apps_n8n_workers) must be a whole number from 0 (n8n in regular mode) to 16, got 'two'",
+        ),
+        (
+            [{'id': 'acme', 'quotas': {'n8n_workers': 1}}],
+            {'container_names': {'openwebui': 'n8n-{id}-worker-1'}},
+            "tenant acme, app openwebui: container name 'n8n-acme-worker-1' is taken by tenant acme, app n8n",
+        ),
         ([{'id': 'acme'}, {'id': 'acme'}], {}, "tenant id 'acme' appears twice"),
         ([{'id': 'Acme'}], {}, "tenant id 'Acme' is refused"),
     ],
@@ -124,6 +160,12 @@ def test_names_are_configurable():
         'cpus-not-a-number',
         'cpus-zero',
         'default-memory-not-a-size',
+        'workers-negative',
+        'workers-above-the-bound',
+        'workers-fraction',
+        'workers-boolean',
+        'default-workers-not-a-number',
+        'worker-name-taken',
         'duplicate-tenant',
         'bad-tenant-id',
     ],

@@ -103,7 +103,7 @@ def main() -> None:
             missed.append('the no-op rerun reported a change')
         if seconds > TARGET_S:
             missed.append('the no-op rerun took %.0f s (target < %d s)' % (seconds, TARGET_S))
-        seconds, recap = run('add one tenant (the %dth)' % (count + 1), ssh, extra, own + bench_tenants(count + 1))
+        seconds, recap = run('add one tenant (number %d)' % (count + 1), ssh, extra, own + bench_tenants(count + 1))
         after = app_containers()
         kept = {name: after.get(name) for name in before}
         if kept != before:

@@ -174,8 +174,6 @@ def write_file(module, entry, diff):
     wanted = to_bytes(entry['content'], errors='surrogate_or_strict')
     current = read_bytes(path)
     if current == wanted:
-        if module.check_mode and not os.path.exists(path):
-            return True
         return module.set_fs_attributes_if_different(file_args(module, entry), False, expand=False)
     diff.append(
         dict(
@@ -199,8 +197,6 @@ def write_file(module, entry, diff):
         # The attributes first: a secret file is never readable by others, not even for a moment.
         module.set_fs_attributes_if_different(file_args(module, dict(entry, path=tmp)), True, expand=False)
         if entry.get('validate'):
-            if '%s' not in entry['validate']:
-                module.fail_json(msg='validate of %s must contain %%s (the file to check)' % path)
             rc, out, err = module.run_command(entry['validate'] % tmp)
             if rc != 0:
                 module.fail_json(
@@ -250,6 +246,11 @@ def main():
     relative = [entry['path'] for _step, entry in entries if not os.path.isabs(entry['path'])]
     if relative:
         module.fail_json(msg='paths must be absolute: %s; nothing was changed' % ', '.join(relative))
+    unplaced = [f['path'] for f in params['files'] if f.get('validate') and '%s' not in f['validate']]
+    if unplaced:
+        module.fail_json(
+            msg='validate must contain %%s (the file to check) for %s; nothing was changed' % ', '.join(unplaced)
+        )
     changed_paths = []
     diff = []
     for step, entry in entries:

@@ -152,3 +152,14 @@ def test_the_module_defaults_apply_where_an_entry_sets_nothing(run, tmp_path):
     assert result['changed']
     assert mode_of(tmp_path / 'd') == 0o750 and mode_of(tmp_path / 'e') == 0o700
     assert mode_of(tmp_path / 'd' / 'f') == 0o640 and mode_of(tmp_path / 'd' / 'g') == 0o600
+
+
+def test_a_validate_without_the_placeholder_is_refused_before_anything_changes(run, tmp_path):
+    result = run(
+        files=[
+            {'path': str(tmp_path / 'first'), 'content': 'x'},
+            {'path': str(tmp_path / 'second'), 'content': 'y', 'validate': 'true'},
+        ],
+    )
+    assert result.failed and str(tmp_path / 'second') in result['msg']
+    assert os.listdir(tmp_path) == []

@@ -91,3 +91,82 @@ def test_a_started_container_is_waited_for_under_a_name_that_says_what_the_wait_
     assert f'Run the container, its image pulled when missing: {name} from {LOCAL_VALKEY}' in output
     assert f'Wait until the container answers: {name} (a first start loads nothing here)' in output
     assert exists('container', name)
+
+
+FINGERPRINT_PLAYBOOK = Path(__file__).parent / 'files' / 'container_fingerprint.yml'
+
+
+def task_status(output: str, task: str) -> str:
+    """ok, changed or skipping: what the task of that name reported."""
+    after = output[output.index(task) :].splitlines()[1:]
+    return next(line.split(':', 1)[0] for line in after if line.startswith(('ok:', 'changed:', 'skipping:')))
+
+
+def test_an_unchanged_running_container_is_left_alone(run, tmp_path):
+    playbook, name, dummy = run
+    if not exists('image', LOCAL_VALKEY):
+        pytest.skip(f'{LOCAL_VALKEY} is not on this Docker engine (make images builds it)')
+    out = tmp_path / 'recorded.json'
+
+    def converge(value, *extra):
+        result = ansible_playbook(
+            '-i',
+            tmp_path / 'hosts.ini',
+            '-e',
+            json.dumps(
+                {
+                    'pipeline_test_name': name,
+                    'pipeline_test_image': LOCAL_VALKEY,
+                    'pipeline_test_value': value,
+                    'pipeline_test_out': str(out),
+                }
+            ),
+            *extra,
+            FINGERPRINT_PLAYBOOK,
+            extra_env={'ANSIBLE_DISPLAY_SKIPPED_HOSTS': 'true'},
+        )
+        output = result.stdout + result.stderr
+        assert result.returncode == 0, output[-3000:]
+        status = task_status(output, f'Run the container, its image pulled when missing: {name} from {LOCAL_VALKEY}')
+        return status, json.loads(out.read_text()), output
+
+    def inspect():
+        answer = subprocess.run(['docker', 'inspect', name], capture_output=True, text=True, check=True)
+        return json.loads(answer.stdout)[0]
+
+    status, recorded, dummy = converge('a')
+    first = inspect()
+    assert status == 'changed' and recorded['results']['changed'] is True
+    fingerprint = first['Config']['Labels']['selfhosted_ai.stack.fingerprint']
+    assert len(fingerprint) == 64 and recorded['known']['fingerprint'] == fingerprint
+
+    # The same definition, the container running and healthy: no docker_container call, no wait.
+    status, recorded, output = converge('a')
+    assert status == 'skipping', output[-3000:]
+    assert recorded['results'] == {
+        'changed': False,
+        'started': True,
+        'running': True,
+        'not_started_reason': '',
+        'ready': True,
+    }
+    assert task_status(output, f'Wait until the container reports healthy: {name}') == 'skipping'
+    assert inspect()['Id'] == first['Id'] and 'changed=0' in output
+    # In check mode as well.
+    status, recorded, output = converge('a', '--check')
+    assert status == 'skipping' and 'changed=0' in output
+
+    # Stopped behind Ansible's back: started again.
+    subprocess.run(['docker', 'stop', '-t', '1', name], capture_output=True, check=True)
+    status, recorded, dummy = converge('a')
+    assert status == 'changed' and inspect()['State']['Running'] is True and inspect()['Id'] == first['Id']
+
+    # Another value: the container is made anew, with it.
+    status, recorded, dummy = converge('b')
+    second = inspect()
+    assert status == 'changed' and second['Id'] != first['Id'] and 'VALUE=b' in second['Config']['Env']
+    assert second['Config']['Labels']['selfhosted_ai.stack.fingerprint'] != fingerprint
+
+    # container_skip_unchanged false: Docker compares again, and finds nothing to do.
+    status, recorded, dummy = converge('b', '-e', 'pipeline_test_skip_unchanged=false')
+    assert status == 'ok' and inspect()['Id'] == second['Id']

@@ -185,7 +185,7 @@ def test_an_unknown_backend_in_the_environment_names_the_environment(inventory, 
 def test_bootstrap_switch_to_the_stacks_openbao(openbao, inventory, play):
     """docs/secrets.md "Bootstrap": the AppRole credentials live in the file backend, everything else in OpenBao.
 
-    Step 1 is what the openbao role does on its first run (roles/openbao/tasks/approle.yml): it generates the
+    Step 1 is what the openbao role does on its first run (roles/openbao/tasks/configure.yml, module openbao_config): it generates the
     playbooks' AppRole credentials with the FILE backend and sets them in OpenBao as role-id/custom-secret-id.
     Step 2 is the inventory of docs/secrets.md: backend vault, credentials read from the file backend.
     """

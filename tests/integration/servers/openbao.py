@@ -66,7 +66,7 @@ def role_vars(accessor, **overrides):
     found.update(
         inventory_dir='/nonexistent',
         inventory_hostname='test',
-        __openbao_auth_enabled={'json': {'data': {'approle/': {'accessor': accessor}}}},
+        __openbao_engines={'auth_accessors': {'approle/': accessor}},
     )
     return found
 

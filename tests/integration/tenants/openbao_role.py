@@ -3,7 +3,7 @@
 
 The policy texts are rendered from roles/openbao/defaults/main.yml and vars/main.yml with Ansible's own
 templating (so a change to the role is what the tests see, never a copy); the AppRole is written with the
-same parameters as roles/openbao/tasks/approle.yml.
+same parameters as roles/openbao/tasks/configure.yml gives module openbao_config.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def setup_tenant_stack(server, **overrides):
         (names['openbao_approle_name'], names['openbao_approle_policy_name'], '__openbao_policy', 'playbooks_'),
     ):
         client.sys.create_or_update_policy(name=policy_name, policy=render(accessor, policy_var, **overrides))
-        # as roles/openbao/tasks/approle.yml: bound to its policy, 1h/4h, a secret_id is needed
+        # as roles/openbao/tasks/configure.yml: bound to its policy, 1h/4h, a secret_id is needed
         client.adapter.post(
             '/v1/auth/approle/role/%s' % role,
             json={'token_policies': [policy_name], 'token_ttl': 3600, 'token_max_ttl': 14400, 'bind_secret_id': True},

@@ -1,9 +1,11 @@
 """Run inside a tenant's Open WebUI container (docker exec -i ... python3 - OTHER): with the credentials the
-container was given (its environment), try every other tenant's slice and the S3 gateway's gRPC port, and check
-that the tenant's own slice works. Prints one JSON object: attempts, refused, own (checks of its own slice that
+container was given (its environment), try every other tenant's slice, the S3 gateway's gRPC port and the shared
+Ollama's management API (through the proxy's filter, its only door on the tenant's network), and check that the
+tenant's own slice works. Prints one JSON object: attempts, refused, own (checks of its own slice that
 worked), own_attempts and what was wrongly allowed or wrongly refused.
 """
 
+import http.client
 import json
 import os
 import socket
@@ -159,4 +161,39 @@ def grpc_plain():
 
 attack('s3 gateway gRPC over TLS without a client certificate', grpc_without_certificate)
 attack('s3 gateway gRPC in plain HTTP/2', grpc_plain)
+
+# The shared Ollama through the proxy's filter (OLLAMA_BASE_URL): only the filter's own 403 counts as refused (a
+# 502 means the request went on to Ollama). The path is sent as written: no client-side cleaning of '..'.
+ollama = urlsplit(ENV['OLLAMA_BASE_URL'])
+
+
+def ollama_status(method, path, body=b'{}'):
+    conn = http.client.HTTPConnection(ollama.hostname, ollama.port, timeout=10)
+    try:
+        conn.request(method, path, body=body, headers={'Content-Type': 'application/json'})
+        return conn.getresponse().status
+    finally:
+        conn.close()
+
+
+def ollama_call(method, path, body=b'{}'):
+    """Raises when the filter refuses (403), as attack() takes a refusal; any other answer went through."""
+    status = ollama_status(method, path, body)
+    if status == 403:
+        raise PermissionError('%s %s: 403 from the filter' % (method, path))
+
+
+for method, path, body in (
+    ('POST', '/api/pull', b'{"model": "tinyllama"}'),
+    ('DELETE', '/api/delete', b'{"model": "tinyllama"}'),
+    ('POST', '/api/create', b'{"model": "mine", "from": "tinyllama"}'),
+    ('POST', '/api/copy', b'{"source": "tinyllama", "destination": "mine"}'),
+    ('POST', '/api/push', b'{"model": "tinyllama"}'),
+    ('POST', '/api/blobs/sha256:' + '0' * 64, b'x'),
+    ('POST', '/v1/models/../../api/pull', b'{"model": "tinyllama"}'),
+    ('POST', '/API/PULL', b'{"model": "tinyllama"}'),
+):
+    attack('ollama %s %s' % (method, path), lambda m=method, p=path, b=body: ollama_call(m, p, b))
+own('ollama filter passes GET /api/tags', lambda: ollama_call('GET', '/api/tags'))
+own('ollama filter passes GET /v1/models', lambda: ollama_call('GET', '/v1/models'))
 print(json.dumps(result))

@@ -29,6 +29,8 @@ apphost
 apphost
 [vault]
 apphost
+[ollama]
+apphost
 """
 
 ENDPOINTS = {
@@ -118,6 +120,17 @@ ROLE_PLAY = """
             "tenant acme: quota app_memory: 'a lot' is not a size",
         ),
         ([{'id': 'acme'}], {'tenant_apps_app_memory': '2 GB'}, "'2 GB' is not a size"),
+        # Both are written into the proxy's configuration.
+        (
+            [{'id': 'acme'}],
+            {'tenant_apps_ollama_upstreams': ['ollama:11434 {\n}\nhttp://:9999 {\n respond ok']},
+            'tenant_apps_ollama_upstreams a non-empty list of host:port',
+        ),
+        (
+            [{'id': 'acme'}],
+            {'tenant_apps_ollama_allowed_paths': ['/api/chat', '/api/pull /api/delete']},
+            'tenant_apps_ollama_allowed_paths a list of paths',
+        ),
     ],
     ids=[
         'unsupported-app',
@@ -125,6 +138,8 @@ ROLE_PLAY = """
         'duplicate-subdomain',
         'quota-not-a-size',
         'default-not-a-size',
+        'ollama-upstream-not-host-port',
+        'ollama-path-with-a-space',
     ],
 )
 def test_bad_input_is_refused_by_the_first_task(tmp_path, tenants, extra, message):
@@ -185,8 +200,13 @@ def test_present_tenants_get_their_containers_each_on_its_own_network(rendered):
     for name, (definition, dummy) in rendered['by_name'].items():
         tenant = name.split('-', 1)[1]
         assert definition['networks'] == [{'name': f'tenant-{tenant}'}], name
-    # The data services of this host and the proxy join every tenant network.
+    # The data services of this host and the proxy join every tenant network; Ollama, on this host too, does not.
     assert sorted(rendered['shared']) == ['caddy', 'openbao', 'postgres', 'seaweedfs', 'valkey']
+
+
+def test_open_webui_reaches_ollama_through_the_proxys_filter(rendered):
+    for name in ('openwebui-acme', 'openwebui-beta'):
+        assert rendered['by_name'][name][0]['env']['OLLAMA_BASE_URL'] == 'http://caddy:11434', name
 
 
 def test_limits_come_from_the_quotas(rendered):

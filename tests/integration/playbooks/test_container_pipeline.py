@@ -9,6 +9,7 @@ secret lookup) never reaches the -vvvv output. An unpinned image is refused befo
 from __future__ import annotations
 
 import json
+import platform
 import secrets
 import subprocess
 import sys
@@ -170,3 +171,30 @@ def test_an_unchanged_running_container_is_left_alone(run, tmp_path):
     # container_skip_unchanged false: Docker compares again, and finds nothing to do.
     status, recorded, dummy = converge('b', '-e', 'pipeline_test_skip_unchanged=false')
     assert status == 'ok' and inspect()['Id'] == second['Id']
+
+
+def test_a_pull_says_how_much_it_downloads(run):
+    playbook, name, dummy = run
+    if not exists('image', LOCAL_VALKEY):
+        pytest.skip(f'{LOCAL_VALKEY} is not on this Docker engine (make images builds it)')
+    # A tag the local registry has and this engine does not: the pipeline must pull it.
+    image = f'127.0.0.1:5000/pipeline-test/valkey:8.1.1-{name.rsplit("-", 1)[1]}'
+    subprocess.run(['docker', 'tag', LOCAL_VALKEY, image], check=True, capture_output=True)
+    try:
+        subprocess.run(['docker', 'push', image], check=True, capture_output=True)
+        subprocess.run(['docker', 'rmi', image], check=True, capture_output=True)
+        result = playbook('-e', f'pipeline_test_image={image}', playbook=WAIT_PLAYBOOK)
+        output = ' '.join((result.stdout + result.stderr).split())
+        assert result.returncode == 0, output[-3000:]
+        layers = json.loads(
+            subprocess.run(
+                ['docker', 'manifest', 'inspect', '--insecure', image], check=True, capture_output=True, text=True
+            ).stdout
+        )['layers']
+        size = sum(layer['size'] for layer in layers) / 1e6
+        architecture = {'x86_64': 'amd64', 'aarch64': 'arm64'}.get(platform.machine(), platform.machine())
+        assert f'{image}: pulling {size:.1f} MB in {len(layers)} layers (compressed, for {architecture}' in output
+        assert exists('image', image) and exists('container', name)
+    finally:
+        subprocess.run(['docker', 'rm', '-f', name], capture_output=True, check=False)
+        subprocess.run(['docker', 'rmi', image], capture_output=True, check=False)

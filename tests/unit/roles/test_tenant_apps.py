@@ -87,11 +87,14 @@ def run(tmp_path, play, tenants, **extra):
     )
 
 
+# As playbooks/04_tenants.yml runs it: the role checks its argument specs itself, under its own tags.
 ROLE_PLAY = """
 - hosts: apps
   gather_facts: false
-  roles:
-    - selfhosted_ai.stack.tenant_apps
+  tasks:
+    - ansible.builtin.import_role:
+        name: selfhosted_ai.stack.tenant_apps
+        rolespec_validate: false
 """
 
 
@@ -147,10 +150,12 @@ def test_bad_input_is_refused_by_the_first_task(tmp_path, tenants, extra, messag
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0, out
     assert message in out, out
-    # The role's first task failed (after Ansible's check of the role's arguments): nothing ran before it.
+    # The role's second task failed (after its check of its argument specs): nothing ran before it.
     tasks = re.findall(r'^TASK \[([^\]]*)\]', out, re.MULTILINE)
-    assert len(tasks) == 2 and 'Validating arguments' in tasks[0], out
-    assert tasks[1] == "selfhosted_ai.stack.tenant_apps : Check the tenants' app instances and the role's settings", out
+    assert tasks == [
+        "selfhosted_ai.stack.tenant_apps : Check the role's variables against its argument specs",
+        "selfhosted_ai.stack.tenant_apps : Check the tenants' app instances and the role's settings",
+    ], out
 
 
 def test_no_tenants_nothing_runs(tmp_path):
@@ -256,3 +261,12 @@ def test_no_secret_in_the_definitions(rendered):
     for secrets in rendered['secrets']:
         for value in secrets.values():
             assert value not in text
+
+
+def test_a_variable_of_the_wrong_type_is_refused_by_the_roles_own_argument_check(tmp_path):
+    proc = run(tmp_path, ROLE_PLAY, [{'id': 'acme'}], tenant_apps_ollama_gate_port='eleven')
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0, out
+    assert 'Validation of arguments failed' in out and 'tenant_apps_ollama_gate_port' in out, out
+    tasks = re.findall(r'^TASK \[([^\]]*)\]', out, re.MULTILINE)
+    assert tasks == ["selfhosted_ai.stack.tenant_apps : Check the role's variables against its argument specs"], out

@@ -25,7 +25,7 @@ import time
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..'))
 sys.path[:0] = [os.path.join(ROOT, 'tests', 'integration'), os.path.join(ROOT, 'tests')]
-from ansible_run import ansible_playbook  # noqa: E402  (the tests' directories, put on the path above)
+from ansible_run import ansible_playbook_on_localhost  # noqa: E402  (the tests' directories, put on the path above)
 from servers.postgres import PostgresServer  # noqa: E402
 
 RECAP = re.compile(r'^localhost\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)', re.M)
@@ -81,17 +81,7 @@ def main() -> int:
 
         def run(name: str) -> tuple[float, int]:
             started = time.monotonic()
-            result = ansible_playbook(
-                '-i',
-                'localhost,',
-                '-c',
-                'local',
-                '-e',
-                'ansible_python_interpreter=' + sys.executable,
-                playbooks[name],
-                extra_env=secret_store,
-                cwd=work,
-            )
+            result = ansible_playbook_on_localhost(playbooks[name], extra_env=secret_store, cwd=work)
             seconds = time.monotonic() - started
             recap = RECAP.search(result.stdout)
             if result.returncode != 0 or recap is None or recap.group(4) != '0':

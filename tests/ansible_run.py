@@ -37,6 +37,14 @@ def ansible_playbook(
     )
 
 
+def ansible_playbook_on_localhost(*args, **kwargs) -> subprocess.CompletedProcess:
+    """ansible_playbook against localhost on the local connection, with this virtualenv's Python for the modules
+    (a module run by the test or benchmark itself, against a server on loopback); ``args`` follow as given."""
+    return ansible_playbook(
+        '-i', 'localhost,', '-c', 'local', '-e', 'ansible_python_interpreter=' + sys.executable, *args, **kwargs
+    )
+
+
 def play_locally(
     tmp_path: Path, playbook: str, *extra_vars: str, inventory: str = 'inventories/multi-host', limit: str | None = None
 ) -> subprocess.CompletedProcess:

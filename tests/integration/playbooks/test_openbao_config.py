@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import json
 import secrets
-import sys
 from pathlib import Path
 
 import hvac
 import pytest
-from ansible_run import ansible_playbook
+from ansible_run import ansible_playbook_on_localhost
 
 PLAYBOOK = """
 - hosts: localhost
@@ -39,18 +38,7 @@ def run(tmp_path: Path, server, args: dict, *options: str):
     result_file = tmp_path / 'result.json'
     result_file.unlink(missing_ok=True)
     extra = {'module_args': dict(args, url=server.url, token=server.root_token), 'result_file': str(result_file)}
-    proc = ansible_playbook(
-        '-i',
-        'localhost,',
-        '-c',
-        'local',
-        '-e',
-        'ansible_python_interpreter=' + sys.executable,
-        '-e',
-        json.dumps(extra),
-        *options,
-        tmp_path / 'play.yml',
-    )
+    proc = ansible_playbook_on_localhost('-e', json.dumps(extra), *options, tmp_path / 'play.yml')
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return proc, json.loads(result_file.read_text())
 

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import json
 import secrets
-import sys
 from pathlib import Path
 
 import psycopg
 import pytest
-from ansible_run import ansible_playbook
+from ansible_run import ansible_playbook_on_localhost
 
 PLAYBOOK = """
 - hosts: localhost
@@ -50,18 +49,7 @@ def run(tmp_path: Path, server, args: dict, *options: str):
         args, login_host=server.host, login_port=server.port, login_user=server.user, login_password=server.password
     )
     extra = {'module_args': module_args, 'result_file': str(result_file)}
-    proc = ansible_playbook(
-        '-i',
-        'localhost,',
-        '-c',
-        'local',
-        '-e',
-        'ansible_python_interpreter=' + sys.executable,
-        '-e',
-        json.dumps(extra),
-        *options,
-        tmp_path / 'play.yml',
-    )
+    proc = ansible_playbook_on_localhost('-e', json.dumps(extra), *options, tmp_path / 'play.yml')
     outcome = json.loads(result_file.read_text()) if result_file.exists() else None
     return proc, outcome
 

@@ -29,11 +29,13 @@ stage_molecule() { "$BIN/molecule" test -s "$1"; }
 STAGE_ORDER=(molecule:data molecule:n8n_queue molecule:apps molecule:hardening integration lint
   molecule:reverse_proxy unit molecule:compute_cpu molecule:docker)
 # The images it needs: the `late` images of tests/harness/images.yml (n8n, Open WebUI, Flowise: minutes
-# of npm and pip installs on a fresh machine) are built after the others, while the first stages run.
+# of npm and pip installs on a fresh machine) are built after the others, while the first stages run; n8n
+# first, so that n8n_queue starts while the other two build.
 images_needed() {
   case $1 in
     lint | unit | integration) echo none ;;
-    molecule:apps | molecule:n8n_queue) echo late ;;
+    molecule:n8n_queue) echo n8n ;;
+    molecule:apps) echo late ;;
     molecule:*) echo early ;;
   esac
 }
@@ -83,7 +85,10 @@ start_images() {  # with-late | without-late
   (
     run_logged images:early "$BIN/python" tests/harness/harness.py all --late skip
     # After the early images: both builds at once would fight over the network and the two cores.
-    [[ $1 == with-late ]] && run_logged images:late "$BIN/python" tests/harness/harness.py services --late only
+    if [[ $1 == with-late ]]; then
+      run_logged images:n8n "$BIN/python" tests/harness/harness.py services --late only --only n8n
+      run_logged images:late "$BIN/python" tests/harness/harness.py services --late only
+    fi
   ) &
 }
 
@@ -101,7 +106,7 @@ else
   suite_start=$SECONDS
   start_images "$late"
   image_stages=(images:early)
-  [[ $late == with-late ]] && image_stages+=(images:late)
+  [[ $late == with-late ]] && image_stages+=(images:n8n images:late)
   # Cached images check in about a second: let the longest scenarios have the first lanes then.
   for _ in {1..15}; do
     finished "${image_stages[-1]}" && break

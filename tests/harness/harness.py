@@ -482,7 +482,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n', maxsplit=1)[0])
     parser.add_argument('command', choices=['engine', 'instances', 'services', 'all', 'sandbox-up', 'sandbox-down'])
     parser.add_argument(
-        '--only', nargs='*', default=None, help='instance names (debian12 debian13) or image refs to build'
+        '--only',
+        nargs='*',
+        default=None,
+        help='instance names (debian12 debian13), image refs or recipe names (n8n) to build',
     )
     parser.add_argument('--force', action='store_true', help='rebuild even when up to date')
     parser.add_argument(
@@ -519,7 +522,7 @@ def build_images(client: docker.DockerClient, args: argparse.Namespace) -> None:
             return
         ensure_registry()
         for spec in load_catalog():
-            if args.only and spec['ref'] not in args.only:
+            if args.only and spec['ref'] not in args.only and spec['recipe'] not in args.only:
                 continue
             if args.late and bool(spec.get('late')) != (args.late == 'only'):
                 continue

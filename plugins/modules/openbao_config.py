@@ -144,6 +144,11 @@ try:
 except ImportError:  # reported through HAS_HVAC
     hvac = None
 
+# Through hvac's adapter, not its helpers: Debian 12's hvac 0.11 has no sys.*_acl_policy methods and sends a secret_id's
+# metadata as an object where the server wants a JSON string.
+POLICIES_PATH = '/v1/sys/policies/acl'
+POLICY_PATH = POLICIES_PATH + '/%s'
+
 
 class OpenBaoConfig:
     def __init__(self, module):
@@ -210,9 +215,11 @@ class OpenBaoConfig:
                     )
                 )
         for name, text in sorted(self.params['policies'].items()):
-            current = self.read_or_none('reading policy ' + name, client.sys.read_acl_policy, name)
+            current = self.read_or_none('reading policy ' + name, client.adapter.get, POLICY_PATH % name)
             if current is None or current.get('policy') != text:
-                writes.append(('wrote policy ' + name, client.sys.create_or_update_acl_policy, (name, text), {}))
+                writes.append(
+                    ('wrote policy ' + name, client.adapter.put, (POLICY_PATH % name,), {'json': {'policy': text}})
+                )
         approles = self.params['approles']
         if (
             approles
@@ -228,7 +235,9 @@ class OpenBaoConfig:
             missing = [p for p in role['token_policies'] if p not in self.params['policies'] and p != 'default']
             if missing:
                 if server_policies is None:
-                    server_policies = self.call('listing the policies', client.sys.list_acl_policies)['data']['keys']
+                    server_policies = self.call('listing the policies', client.adapter.list, POLICIES_PATH)['data'][
+                        'keys'
+                    ]
                 missing = [p for p in missing if p not in server_policies]
             if missing:
                 raise VaultError(
@@ -287,9 +296,9 @@ class OpenBaoConfig:
                 writes.append(
                     (
                         'registered a secret_id with AppRole ' + name,
-                        approle.create_custom_secret_id,
-                        (name, role['secret_id']),
-                        {'metadata': role['secret_id_metadata'] or None, 'mount_point': mount},
+                        self.client.adapter.post,
+                        ('/v1/auth/%s/role/%s/custom-secret-id' % (mount, name),),
+                        {'json': {'secret_id': role['secret_id'], 'metadata': json.dumps(role['secret_id_metadata'])}},
                     )
                 )
         return writes

@@ -16,11 +16,18 @@ def groups_running_roles():
     found = {}
     for path in sorted(PLAYBOOKS.glob('0[0-9]_*.yml')):
         for play in yaml.safe_load(path.read_text()) or []:
-            if 'roles' not in play:
+            if 'hosts' not in play:
                 continue
             groups = [g for g in str(play['hosts']).split(':') if g and not g.startswith('!')]
-            for entry in play['roles']:
-                role = entry['role'] if isinstance(entry, dict) else entry
+            # The plays import their roles as tasks (rolespec_validate: false); a role's tasks_from alone (a pull) is
+            # not the role running there.
+            roles = [entry['role'] if isinstance(entry, dict) else entry for entry in play.get('roles', [])]
+            roles += [
+                task['ansible.builtin.import_role']['name']
+                for task in play.get('tasks', [])
+                if 'ansible.builtin.import_role' in task and 'tasks_from' not in task['ansible.builtin.import_role']
+            ]
+            for role in roles:
                 found.setdefault(role.removeprefix(PREFIX), set()).update(groups)
     return found
 

@@ -353,12 +353,12 @@ def main():
             default=[],
             options=dict(
                 name=dict(type='str', required=True),
-                token_policies=dict(type='list', elements='str', required=True),
-                token_ttl=dict(type='int', default=3600),
-                token_max_ttl=dict(type='int', default=86400),
+                token_policies=dict(type='list', elements='str', required=True, no_log=False),
+                token_ttl=dict(type='int', default=3600, no_log=False),
+                token_max_ttl=dict(type='int', default=86400, no_log=False),
                 role_id=dict(type='str', default='', no_log=True),
                 secret_id=dict(type='str', default='', no_log=True),
-                secret_id_metadata=dict(type='dict', default={}),
+                secret_id_metadata=dict(type='dict', default={}, no_log=False),
             ),
         ),
     )

@@ -11,7 +11,8 @@ import pytest
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.selfhosted_ai.stack.plugins.filter.image_pull import image_download_summary, image_registry_ref
+from ansible_collections.selfhosted_ai.stack.plugins.filter.image_download_summary import image_download_summary
+from ansible_collections.selfhosted_ai.stack.plugins.filter.image_registry_ref import image_registry_ref
 
 
 @pytest.mark.parametrize(

@@ -196,4 +196,19 @@ for method, path, body in (
     attack('ollama %s %s' % (method, path), lambda m=method, p=path, b=body: ollama_call(m, p, b))
 own('ollama filter passes GET /api/tags', lambda: ollama_call('GET', '/api/tags'))
 own('ollama filter passes GET /v1/models', lambda: ollama_call('GET', '/v1/models'))
+
+
+def caddy_metrics():
+    """Caddy's metrics listener (port 9180) names every route's host: only its own 403 counts as refused."""
+    conn = http.client.HTTPConnection(ollama.hostname, 9180, timeout=10)
+    try:
+        conn.request('GET', '/metrics')
+        status = conn.getresponse().status
+    finally:
+        conn.close()
+    if status == 403:
+        raise PermissionError('GET /metrics: 403 from the listener')
+
+
+attack("caddy's metrics listener", caddy_metrics)
 print(json.dumps(result))

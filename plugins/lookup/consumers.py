@@ -33,7 +33,8 @@ options:
   addresses:
     description:
       - Resolve the consumers' addresses into C(sources). False - C(unresolved) lists the consumers without a known
-        address instead, whose facts the caller gathers before asking again.
+        address instead, whose facts the caller gathers before asking again, and C(sources) holds the addresses of
+        the others (the whole answer when C(unresolved) is empty).
     type: bool
     default: true
 """
@@ -49,7 +50,7 @@ RETURN = r"""
 _raw:
   description:
     - One mapping per published port of a service - service, port, exclusive, consumers (host names) and sources
-      (their addresses), or unresolved with O(addresses=false).
+      (their addresses); with O(addresses=false) also unresolved, and sources of the resolved consumers only.
   type: list
   elements: dict
 """
@@ -124,7 +125,9 @@ class LookupModule(LookupBase):
                 if self.get_option('addresses'):
                     entry['sources'] = [self._address(hostvars, c, service, host) for c in consumers]
                 else:
-                    entry['unresolved'] = [c for c in consumers if source_address(hostvars, c) is None]
+                    known = {c: source_address(hostvars, c) for c in consumers}
+                    entry['unresolved'] = [c for c in consumers if known[c] is None]
+                    entry['sources'] = [known[c] for c in consumers if known[c] is not None]
                 result.append(entry)
         return result
 

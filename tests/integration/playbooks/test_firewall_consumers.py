@@ -20,7 +20,7 @@ PLAYBOOK = """
     - ansible.builtin.include_vars: "{{ repo }}/roles/firewall/defaults/main.yml"
     - ansible.builtin.include_vars: "{{ repo }}/roles/firewall/vars/main.yml"
     - ansible.builtin.set_fact:
-        __firewall_consumed_ports: "{{ query('selfhosted_ai.stack.consumers') }}"
+        __firewall_consumed_ports: "{{ query('selfhosted_ai.stack.consumers', addresses=addresses | default(true)) }}"
     - ansible.builtin.template:
         src: "{{ repo }}/roles/firewall/templates/docker-user.rules.j2"
         dest: "{{ out }}"
@@ -89,6 +89,16 @@ def test_a_metrics_port_shared_with_the_proxy_admits_the_monitoring_host_and_dro
     for port in (5678, 5679):
         assert port_rules(rules, port) == [f'-p tcp -m conntrack --ctorigdstport {port} -s 10.20.0.10 -j RETURN']
     assert '-A selfhosted-docker -s 10.20.0.0/24 -j RETURN' in rules
+
+
+def test_without_address_resolution_the_known_addresses_are_the_whole_answer(tmp_path):
+    # The firewall asks once with addresses=false and, when no consumer is unresolved, takes those sources as they are.
+    for target in ('data1', 'app1', 'store1'):
+        rc, output, resolved = render(tmp_path, target=target)
+        assert rc == 0, output[-3000:]
+        rc, output, known = render(tmp_path, target=target, addresses=False)
+        assert rc == 0, output[-3000:]
+        assert known == resolved and len(known) > 0, target
 
 
 def test_the_monitoring_host_publishes_no_metrics_port(tmp_path):

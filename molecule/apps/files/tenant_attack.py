@@ -167,8 +167,9 @@ attack('s3 gateway gRPC in plain HTTP/2', grpc_plain)
 ollama = urlsplit(ENV['OLLAMA_BASE_URL'])
 
 
-def ollama_status(method, path, body=b'{}'):
-    conn = http.client.HTTPConnection(ollama.hostname, ollama.port, timeout=10)
+def proxy_status(method, path, body=b'{}', port=ollama.port):
+    """The status Caddy answers on the tenant network: the Ollama filter's port unless another is given."""
+    conn = http.client.HTTPConnection(ollama.hostname, port, timeout=10)
     try:
         conn.request(method, path, body=body, headers={'Content-Type': 'application/json'})
         return conn.getresponse().status
@@ -178,7 +179,7 @@ def ollama_status(method, path, body=b'{}'):
 
 def ollama_call(method, path, body=b'{}'):
     """Raises when the filter refuses (403), as attack() takes a refusal; any other answer went through."""
-    status = ollama_status(method, path, body)
+    status = proxy_status(method, path, body)
     if status == 403:
         raise PermissionError('%s %s: 403 from the filter' % (method, path))
 
@@ -200,13 +201,7 @@ own('ollama filter passes GET /v1/models', lambda: ollama_call('GET', '/v1/model
 
 def caddy_metrics():
     """Caddy's metrics listener (port 9180) names every route's host: only its own 403 counts as refused."""
-    conn = http.client.HTTPConnection(ollama.hostname, 9180, timeout=10)
-    try:
-        conn.request('GET', '/metrics')
-        status = conn.getresponse().status
-    finally:
-        conn.close()
-    if status == 403:
+    if proxy_status('GET', '/metrics', body=None, port=9180) == 403:
         raise PermissionError('GET /metrics: 403 from the listener')
 
 

@@ -147,6 +147,9 @@ def test_an_unchanged_running_container_is_left_alone(run, tmp_path):
     status, recorded, output = converge('a')
     assert status == 'absent', output[-3000:]
     assert recorded['results'] == {
+        'fingerprint': fingerprint,
+        'run_needed': False,
+        'converge_needed': False,
         'changed': False,
         'started': True,
         'running': True,

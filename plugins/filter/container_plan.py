@@ -16,10 +16,11 @@ description:
   - Fingerprints it (a SHA-256 of the pipeline's revision, the service, the definition and its secret environment,
     the value of the container's fingerprint label) and compares it with the host's container as the host listing
     saw it (roles/container/tasks/host_listing.yml).
-  - Returns C({name: plan}), for a combine into the fact container_results. The plan holds the fingerprint, whether
-    the container goes through docker_container (C(run_needed)) and whether the converge tasks run at all
-    (C(converge_needed)), and the pipeline's outcome for a container left alone (C(changed), C(started), C(running),
-    C(not_started_reason), C(ready)); converge.yml records the outcome of the others.
+  - Returns a mapping of the container's name to its plan, for a combine into the fact container_results. The plan
+    holds the fingerprint, whether the container goes through docker_container (C(run_needed)) and whether the
+    converge tasks run at all (C(converge_needed)), and the pipeline's outcome for a container left alone
+    (C(changed), C(started), C(running), C(not_started_reason), C(ready)); converge.yml records the outcome of the
+    others.
   - The secret environment is an input of the hash only; the plan holds no value of it.
 positional: service
 options:
@@ -95,8 +96,8 @@ container_results: >-
 
 RETURN = r"""
 _value:
-  description: C({name: plan}) with the keys fingerprint, run_needed, converge_needed, changed, started, running,
-    not_started_reason and ready.
+  description: The container's name mapped to its plan, with the keys fingerprint, run_needed, converge_needed, changed,
+    started, running, not_started_reason and ready.
   type: dict
 """
 

@@ -17,11 +17,12 @@ from pathlib import Path
 
 import pytest
 from ansible_run import ansible_playbook
+from harness import harness
 
 PLAYBOOK = Path(__file__).parent / 'files' / 'container_pipeline.yml'
 WAIT_PLAYBOOK = Path(__file__).parent / 'files' / 'container_wait_named.yml'
 # Served by the harness's local registry; present on the engine once `make images` ran.
-LOCAL_VALKEY = '127.0.0.1:5000/valkey/valkey:8.1.1'
+LOCAL_VALKEY = f'{harness.REGISTRY_PUSH_HOST}/valkey/valkey:8.1.1'
 
 
 def docker_answers() -> bool:
@@ -86,6 +87,8 @@ def test_a_started_container_is_waited_for_under_a_name_that_says_what_the_wait_
     playbook, name, tmp_path = run
     if not exists('image', LOCAL_VALKEY):
         pytest.skip(f'{LOCAL_VALKEY} is not on this Docker engine (make images builds it)')
+    # the registry runs as a plain process: after a reboot the image is there and the registry is not
+    harness.ensure_registry()
     result = playbook('-e', f'pipeline_test_image={LOCAL_VALKEY}', playbook=WAIT_PLAYBOOK)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-3000:]
@@ -109,6 +112,8 @@ def test_an_unchanged_running_container_is_left_alone(run, tmp_path):
     playbook, name, dummy = run
     if not exists('image', LOCAL_VALKEY):
         pytest.skip(f'{LOCAL_VALKEY} is not on this Docker engine (make images builds it)')
+    # the registry runs as a plain process: after a reboot the image is there and the registry is not
+    harness.ensure_registry()
     out = tmp_path / 'recorded.json'
 
     def converge(value, *extra):
@@ -182,8 +187,10 @@ def test_a_pull_says_how_much_it_downloads(run):
     playbook, name, dummy = run
     if not exists('image', LOCAL_VALKEY):
         pytest.skip(f'{LOCAL_VALKEY} is not on this Docker engine (make images builds it)')
+    # the registry runs as a plain process: after a reboot the image is there and the registry is not
+    harness.ensure_registry()
     # A tag the local registry has and this engine does not: the pipeline must pull it.
-    image = f'127.0.0.1:5000/pipeline-test/valkey:8.1.1-{name.rsplit("-", 1)[1]}'
+    image = f'{harness.REGISTRY_PUSH_HOST}/pipeline-test/valkey:8.1.1-{name.rsplit("-", 1)[1]}'
     subprocess.run(['docker', 'tag', LOCAL_VALKEY, image], check=True, capture_output=True)
     try:
         subprocess.run(['docker', 'push', image], check=True, capture_output=True)

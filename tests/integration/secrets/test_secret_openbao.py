@@ -11,12 +11,12 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import textwrap
 
 import pytest
+from ports import free_port
 
 from ansible.errors import AnsibleLookupError
 
@@ -51,12 +51,6 @@ def vault(openbao, prefix, **extra):
     options = dict(backend='vault', url=openbao.url, token=openbao.root_token, path_prefix=prefix)
     options.update(extra)
     return options
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
 
 
 def test_get_or_generate_creates_once(openbao, secret_lookup, prefix):

@@ -21,14 +21,9 @@ import tempfile
 import time
 
 import pytest
+from ports import free_port
 
 START_TIMEOUT = 30
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
 
 
 def _bindir():

@@ -21,8 +21,7 @@ import tempfile
 import time
 
 import pytest
-
-from .postgres import free_port
+from ports import free_port
 
 START_TIMEOUT = 60
 
@@ -117,7 +116,9 @@ class SeaweedServer:
         last = None
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError('weed exited with %s' % self.proc.returncode)
+                tail = self._log_tail()
+                self.stop()
+                raise RuntimeError('weed exited with %s:\n%s' % (self.proc.returncode, tail))
             try:
                 client.list_buckets()
                 # a write proves volumes are ready
@@ -129,8 +130,20 @@ class SeaweedServer:
             except Exception as exc:  # pylint: disable=broad-except
                 last = exc
                 time.sleep(0.5)
+        tail = self._log_tail()
         self.stop()
-        raise RuntimeError('SeaweedFS S3 not ready on %s within %ds: %s' % (self.endpoint_url, START_TIMEOUT, last))
+        raise RuntimeError(
+            'SeaweedFS S3 not ready on %s within %ds: %s\n%s' % (self.endpoint_url, START_TIMEOUT, last, tail)
+        )
+
+    def _log_tail(self, lines=15):
+        """The end of weed's log, read before stop() removes it (a fatal line is followed by a stack)."""
+        try:
+            with open(os.path.join(self.base, 'log'), errors='replace') as handle:
+                kept = [line.rstrip() for line in handle if line[:1] in 'IWEF']
+        except OSError:
+            return ''
+        return '\n'.join(kept[-lines:])
 
     def stop(self):
         if self.proc is not None and self.proc.poll() is None:

@@ -17,8 +17,7 @@ import tempfile
 import time
 
 import pytest
-
-from .postgres import free_port
+from ports import free_port
 
 START_TIMEOUT = 15
 

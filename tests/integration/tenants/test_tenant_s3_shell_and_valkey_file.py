@@ -182,7 +182,7 @@ def test_batch_takes_back_widened_actions(stack):
 
 def _start_server_from(aclfile, tmp_path):
     """A second server whose users come from the aclfile the module wrote."""
-    from servers.postgres import free_port
+    from ports import free_port
 
     binary = stack_binary()
     port = free_port()

@@ -15,6 +15,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
+from ports import free_port
 
 from ansible_collections.selfhosted_ai.stack.plugins.module_utils import _vault
 from ansible_collections.selfhosted_ai.stack.plugins.module_utils._vault import VaultConnection, VaultError
@@ -27,12 +28,6 @@ def clean_env(monkeypatch):
     for key in list(os.environ):
         if key.startswith(('VAULT_', 'BAO_')):
             monkeypatch.delenv(key)
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
 
 
 class FakeVault:

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 import urllib.request
 
 import pytest
+from ports import free_port
 
 from ansible.module_utils.common.text.formatters import bytes_to_human
 
@@ -27,14 +27,6 @@ def tags(api):
     """Read the replayed server's model list directly, as an independent check (not through the module)."""
     with urllib.request.urlopen(api.url + '/api/tags', timeout=5) as response:
         return [m['name'] for m in json.load(response)['models']]
-
-
-def free_port():
-    sock = socket.socket()
-    sock.bind(('127.0.0.1', 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    return port
 
 
 class TestOllamaModelReplayedAPI:

@@ -19,6 +19,8 @@ description:
     line every O(interval) seconds while the silence lasts. Any result of the task (a host done, a loop item, a retry
     of an C(until) loop, an async poll) ends the silence. A task that finishes within O(quiet_period) prints nothing,
     and neither does C(ansible.builtin.pause), which waits for the person at the terminal.
+  - A retry of an C(until) loop whose result has a C(progress_line) (M(selfhosted_ai.stack.ollama_pull_wait) returns
+    one with the bytes of the model pulls, their percentage and rate) prints that line, after the host's name.
   - The lines come from a background thread of the controller; the task itself and the hosts are not touched, so
     the callback costs nothing on the targets and nothing on a run whose tasks are all fast.
   - The lines go to standard output and are flushed at once, so a log written through a pipe (C(| tee run.log),
@@ -239,6 +241,11 @@ class CallbackModule(CallbackBase):
 
     def v2_runner_retry(self, result):
         self._heard(result)
+        # A wait in an until loop can say how far the awaited work got (ollama_pull_wait's bytes and rate).
+        line = result._result.get('progress_line')
+        if line and not self._silent:
+            self._display.display('    %s: %s' % (result._host.get_name(), line), color=C.COLOR_VERBOSE)
+            sys.stdout.flush()
 
     def v2_runner_on_async_poll(self, result):
         self._heard(result)

@@ -10,9 +10,12 @@ Uses ansible.module_utils.urls.open_url only, so targets need no extra Python pa
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
+import os
 import re
+import time
 from urllib.error import HTTPError, URLError
 from urllib.parse import urlparse
 
@@ -202,6 +205,67 @@ class PullProgress:
     def total_bytes(self):
         return sum(entry.get('total') or 0 for entry in self.entries)
 
+    @property
+    def completed_bytes(self):
+        return sum(entry.get('completed') or 0 for entry in self.entries)
+
+    @property
+    def status(self):
+        return self.entries[-1]['status'] if self.entries else 'starting'
+
+
+# A pull run as an async job writes its progress to a file that ollama_pull_wait reads: Ansible shows
+# nothing of a module while it runs, so the file is how the controller learns how far a pull got.
+
+
+def progress_path(directory, short_name):
+    """The progress file of the pull of a model (its ModelName.short) in directory."""
+    return os.path.join(directory, re.sub(r'[^a-z0-9._-]', '_', short_name) + '.json')
+
+
+def read_progress(path):
+    """What a ProgressFile last wrote, or None."""
+    try:
+        with open(path) as handle:
+            state = json.load(handle)
+    except (OSError, ValueError):
+        return None
+    return state if isinstance(state, dict) else None
+
+
+class ProgressFile:
+    """The state of one pull (step, bytes, time), rewritten at each new step and at most once a second."""
+
+    MIN_INTERVAL = 1.0
+
+    def __init__(self, directory, short_name, clock=time.time):
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        self.path = progress_path(directory, short_name)
+        self.name = short_name
+        self._clock = clock
+        self._written = None
+
+    def update(self, progress, new_step=False):
+        now = self._clock()
+        if not new_step and self._written is not None and now - self._written < self.MIN_INTERVAL:
+            return
+        self._written = now
+        state = dict(
+            name=self.name,
+            status=progress.status,
+            completed=progress.completed_bytes,
+            total=progress.total_bytes,
+            updated=now,
+        )
+        partial = self.path + '.partial'
+        with open(partial, 'w') as handle:
+            json.dump(state, handle)
+        os.replace(partial, self.path)
+
+    def remove(self):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)
+
 
 class OllamaClient:
     """The few calls of Ollama's API (docs/api.md of ollama/ollama) the modules need."""
@@ -312,11 +376,12 @@ class OllamaClient:
             raise
         return True
 
-    def pull(self, name, on_entry=None, read_timeout=600):
+    def pull(self, name, on_entry=None, read_timeout=600, on_event=None):
         """POST /api/pull with streaming; return the PullProgress. Raise OllamaPullError on a streamed error.
 
         read_timeout is the longest silence tolerated between two lines of the stream, not a limit on the
-        whole download. on_entry(entry) is called for each new PullProgress entry as it arrives.
+        whole download. on_entry(entry) is called for each new PullProgress entry as it arrives, and
+        on_event(progress, new_step) after every streamed object.
         """
         path = '/api/pull'
         response = self._open('POST', path, {'model': name, 'stream': True}, timeout=read_timeout)
@@ -346,6 +411,8 @@ class OllamaClient:
                 entry = progress.add(event)
                 if entry is not None and on_entry is not None:
                     on_entry(entry)
+                if on_event is not None:
+                    on_event(progress, entry is not None)
                 if status == 'success':
                     succeeded = True
         except (TimeoutError, OSError, http.client.HTTPException) as exc:

@@ -53,6 +53,15 @@ options:
         keyword C(timeout) for that.
     type: int
     default: 600
+  progress_dir:
+    description:
+      - A directory on the target where a pull writes its progress (the step, the bytes downloaded and announced)
+        to a file named after the model, rewritten at each new step and at most once a second, and removed when
+        the pull ends.
+      - "For a pull started as an async job (C(async), C(poll: 0)) and followed with
+        M(selfhosted_ai.stack.ollama_pull_wait), which reads the file; the ollama role does so."
+      - Created with mode C(0700) when missing.
+    type: path
 attributes:
   check_mode:
     support: full
@@ -68,6 +77,7 @@ notes:
     line as it arrives, to the system log of the target (journald or syslog; follow it with
     C(journalctl -f -t ansible-ollama_model) or similar), and returned at the end as RV(progress),
     one entry per step and per layer rather than every streamed line, with a one-line summary in RV(msg).
+    With O(progress_dir), run as an async job, M(selfhosted_ai.stack.ollama_pull_wait) shows it on the controller.
   - On the controller, the C(selfhosted_ai.stack.progress) callback prints the task's name, its hosts and the
     time spent while a pull keeps the terminal silent; name the model in the task's name.
   - The requests run from the target host, so O(api_url) is the address of Ollama as seen from there.
@@ -175,6 +185,7 @@ from ansible_collections.selfhosted_ai.stack.plugins.module_utils._ollama import
     ModelName,
     OllamaClient,
     OllamaError,
+    ProgressFile,
     model_info,
     ollama_argument_spec,
     validate_api_url,
@@ -193,6 +204,7 @@ def main():
         name=dict(type='str', required=True),
         state=dict(type='str', default='present', choices=['present', 'absent']),
         pull_timeout=dict(type='int', default=600),
+        progress_dir=dict(type='path'),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     params = module.params
@@ -234,7 +246,17 @@ def main():
             if not module.check_mode:
                 module.log('ollama_model: pulling %s from %s' % (name.short, client.api_url))
                 started = time.monotonic()
-                progress = client.pull(name.short, on_entry=log_entry, read_timeout=params['pull_timeout'])
+                progress_file = ProgressFile(params['progress_dir'], name.short) if params['progress_dir'] else None
+                try:
+                    progress = client.pull(
+                        name.short,
+                        on_entry=log_entry,
+                        read_timeout=params['pull_timeout'],
+                        on_event=progress_file.update if progress_file else None,
+                    )
+                finally:
+                    if progress_file:
+                        progress_file.remove()
                 result['progress'] = progress.entries
                 layers = len([e for e in progress.entries if e.get('digest')])
                 pulled = '%s in %d layers in %s' % (

@@ -24,6 +24,12 @@ options:
         option of M(selfhosted_ai.stack.ollama_model)). RV(models) is empty when it is not present.
       - By default all models are returned.
     type: str
+  names:
+    description:
+      - Models to look for, with the same rules and name matching as O(name); RV(present) lists those Ollama has.
+      - One request answers for all of them, so a role can ask once which of its models a run must pull.
+    type: list
+    elements: str
 attributes:
   check_mode:
     support: full
@@ -55,9 +61,23 @@ EXAMPLES = r"""
 - name: Say so
   ansible.builtin.debug:
     msg: "llama3.2 is {{ 'present' if llama.models else 'absent' }}"
+
+- name: Which of the wanted models are there?
+  selfhosted_ai.stack.ollama_model_info:
+    names: [llama3.2, qwen2.5:7b]
+  register: wanted
+- name: Say which are missing
+  ansible.builtin.debug:
+    msg: "missing: {{ ['llama3.2', 'qwen2.5:7b'] | difference(wanted.present) }}"
 """
 
 RETURN = r"""
+present:
+  description: The names of O(names) that Ollama has, spelled as given, in the order given.
+  returned: when O(names) is given
+  type: list
+  elements: str
+  sample: [llama3.2]
 models:
   description: The models, in the order Ollama lists them (most recently modified first).
   returned: always
@@ -106,6 +126,7 @@ def main():
     argument_spec = ollama_argument_spec()
     argument_spec.update(
         name=dict(type='str'),
+        names=dict(type='list', elements='str'),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     params = module.params
@@ -114,6 +135,7 @@ def main():
     try:
         if params['name'] is not None:
             name = ModelName.parse(params['name'])
+        wanted = [(given, ModelName.parse(given)) for given in params['names'] or []]
         validate_api_url(params['api_url'])
     except ValueError as exc:
         module.fail_json(msg=str(exc))
@@ -131,10 +153,13 @@ def main():
     except OllamaError as exc:
         module.fail_json(msg=exc.message, models=[])
 
+    result = dict(changed=False)
+    if params['names'] is not None:
+        result['present'] = [given for given, parsed in wanted if client.find_model(parsed, models=models) is not None]
     if name is not None:
         found = client.find_model(name, models=models)
         models = [found] if found is not None else []
-    module.exit_json(changed=False, models=[model_info(entry) for entry in models])
+    module.exit_json(models=[model_info(entry) for entry in models], **result)
 
 
 if __name__ == '__main__':

@@ -135,6 +135,20 @@ def test_retries_loop_items_and_async_polls_end_the_silence(callback, clock):
     ]
 
 
+def test_a_retry_with_a_progress_line_prints_it_after_the_host(callback, clock):
+    task, host = (
+        Named('Wait for the model pulls, printing how far they got (bytes, percentage, rate) at each retry'),
+        Named('gpu1'),
+    )
+    start(callback, task, host)
+    clock.advance(15)
+    line = 'qwen2.5:7b 1.20 GB of 4.36 GB (27%) at 34.10 MB/s; llama3.2:latest pulling manifest'
+    callback.v2_runner_retry(Result(host, task, progress_line=line, attempts=1, retries=1440))
+    callback.v2_runner_retry(Result(host, task, attempts=2, retries=1440))  # a retry without one prints nothing
+    assert callback._display.lines == ['    gpu1: ' + line]
+    assert lines_after(callback, clock, 15) == []
+
+
 def test_many_hosts_are_counted_past_the_first_five(callback, clock):
     task = Named('Gathering Facts')
     start(callback, task, *(Named('host%02d' % number) for number in range(12)))

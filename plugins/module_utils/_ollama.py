@@ -258,9 +258,11 @@ class ProgressFile:
             updated=now,
         )
         partial = self.path + '.partial'
-        with open(partial, 'w') as handle:
-            json.dump(state, handle)
-        os.replace(partial, self.path)
+        # The file only reports: a full disk must not fail the pull it reports on.
+        with contextlib.suppress(OSError):
+            with open(partial, 'w') as handle:
+                json.dump(state, handle)
+            os.replace(partial, self.path)
 
     def remove(self):
         with contextlib.suppress(FileNotFoundError):

@@ -244,9 +244,16 @@ def main():
             result['changed'] = True
             after = 'present'
             if not module.check_mode:
+                progress_file = None
+                if params['progress_dir']:
+                    try:
+                        progress_file = ProgressFile(params['progress_dir'], name.short)
+                    except OSError as exc:
+                        module.fail_json(
+                            msg='Cannot make the progress directory %s: %s' % (params['progress_dir'], exc)
+                        )
                 module.log('ollama_model: pulling %s from %s' % (name.short, client.api_url))
                 started = time.monotonic()
-                progress_file = ProgressFile(params['progress_dir'], name.short) if params['progress_dir'] else None
                 try:
                     progress = client.pull(
                         name.short,

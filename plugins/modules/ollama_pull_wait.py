@@ -9,7 +9,7 @@ DOCUMENTATION = r"""
 ---
 module: ollama_pull_wait
 short_description: Wait a while for model pulls running as async jobs, and say how far they got
-version_added: 0.5.0
+version_added: 0.1.0
 author:
   - selfhosted_ai.stack maintainers (!UNKNOWN)
 description:

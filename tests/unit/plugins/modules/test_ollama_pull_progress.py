@@ -116,6 +116,18 @@ def test_a_failed_pull_removes_its_progress_file_too(run_module, ollama_replayed
     assert os.listdir(tmp_path) == []
 
 
+def test_a_progress_dir_that_cannot_be_made_fails_before_the_pull(run_module, ollama_replayed_api, tmp_path):
+    (tmp_path / 'a-file').write_text('')
+    args = {
+        'name': 'qwen2.5:0.5b',
+        'api_url': ollama_replayed_api.url,
+        'progress_dir': str(tmp_path / 'a-file' / 'pulls'),
+    }
+    run = run_module(ollama_model.main, args)
+    assert run.failed and run['msg'].startswith('Cannot make the progress directory %s/a-file/pulls: ' % tmp_path)
+    assert ollama_replayed_api.calls('POST', '/api/pull') == []
+
+
 def test_model_info_says_which_of_the_names_are_present_in_one_request(run_module, ollama_replayed_api):
     api = ollama_replayed_api
     names = ['registry.ollama.ai/library/llama3:latest', 'qwen2.5:0.5b', 'codellama:13b']

@@ -21,6 +21,7 @@ from harness import harness
 
 PLAYBOOK = Path(__file__).parent / 'files' / 'container_pipeline.yml'
 WAIT_PLAYBOOK = Path(__file__).parent / 'files' / 'container_wait_named.yml'
+BATCH_PLAYBOOK = Path(__file__).parent / 'files' / 'container_batch.yml'
 # Served by the harness's local registry; present on the engine once `make images` ran.
 LOCAL_VALKEY = f'{harness.REGISTRY_PUSH_HOST}/valkey/valkey:8.1.1'
 
@@ -81,6 +82,24 @@ def test_unpinned_image_is_refused_before_anything_runs(run):
     assert "image pinned to a release version or a digest (got 'valkey/valkey:latest'" in ' '.join(output.split())
     assert not (tmp_path / '.secrets').exists()
     assert not exists('container', name)
+
+
+@pytest.mark.parametrize('bad_name', ['{name}\n', '{name}/x', '-{name}'])
+def test_a_bad_name_in_a_batch_is_refused_before_its_volumes_are_made(run, bad_name):
+    playbook, name, tmp_path = run
+    batch = [
+        {'name': name, 'image': 'valkey/valkey:8.1.1', 'volumes_to_create': [name + '_data']},
+        {'name': bad_name.format(name=name), 'image': 'valkey/valkey:8.1.1', 'volumes_to_create': [name + '_other']},
+    ]
+    volumes = [name + '_data', name + '_other']
+    try:
+        result = playbook('-e', json.dumps({'pipeline_test_batch': batch}), playbook=BATCH_PLAYBOOK)
+        output = ' '.join((result.stdout + result.stderr).split())
+        assert result.returncode != 0
+        assert 'pipeline_test: every container needs a Docker name' in output, output[-3000:]
+        assert [volume for volume in volumes if exists('volume', volume)] == []
+    finally:
+        subprocess.run(['docker', 'volume', 'rm', '-f', *volumes], capture_output=True, check=False)
 
 
 def test_a_started_container_is_waited_for_under_a_name_that_says_what_the_wait_is(run):

@@ -17,7 +17,7 @@ import os
 import re
 import time
 from urllib.error import HTTPError, URLError
-from urllib.parse import urlparse
+from urllib.parse import quote, urlparse
 
 from ansible.module_utils.common.text.converters import to_text
 from ansible.module_utils.urls import ConnectionError as UrlsConnectionError
@@ -219,8 +219,9 @@ class PullProgress:
 
 
 def progress_path(directory, short_name):
-    """The progress file of the pull of a model (its ModelName.short) in directory."""
-    return os.path.join(directory, re.sub(r'[^a-z0-9._-]', '_', short_name) + '.json')
+    """The progress file of the pull of a model (its ModelName.short) in directory. Percent-encoded, so that two
+    names never share a file (a/b:c and a_b:c would both be a_b_c with the separators replaced)."""
+    return os.path.join(directory, quote(short_name, safe='') + '.json')
 
 
 def read_progress(path):

@@ -40,7 +40,7 @@ def test_the_progress_file_is_rewritten_at_each_new_step_and_at_most_once_a_seco
     clock = Clock()
     progress_file = ProgressFile(str(tmp_path / 'pulls'), 'qwen2.5:7b', clock=clock)
     assert stat.S_IMODE(os.stat(tmp_path / 'pulls').st_mode) == 0o700
-    assert progress_file.path == str(tmp_path / 'pulls' / 'qwen2.5_7b.json')
+    assert progress_file.path == str(tmp_path / 'pulls' / 'qwen2.5%3A7b.json')
     progress = PullProgress()
     layer = {'status': 'pulling 6a0746a1ec1a', 'digest': 'sha256:6a0746a1ec1a', 'total': 4000}
 
@@ -71,10 +71,17 @@ def test_the_progress_file_is_rewritten_at_each_new_step_and_at_most_once_a_seco
         'total': 4000,
         'updated': 1001.25,
     }
-    assert os.listdir(tmp_path / 'pulls') == ['qwen2.5_7b.json'], 'no partial file is left behind'
+    assert os.listdir(tmp_path / 'pulls') == ['qwen2.5%3A7b.json'], 'no partial file is left behind'
     progress_file.remove()
     progress_file.remove()  # gone already: no error
     assert read_progress(progress_file.path) is None
+
+
+def test_two_models_never_share_a_progress_file(tmp_path):
+    names = ['a/b:c', 'a_b:c', 'a/b_c:latest', 'registry.example:5000/a/b:c']
+    paths = [progress_path(str(tmp_path), name) for name in names]
+    assert len(set(paths)) == len(names)
+    assert all(os.path.dirname(path) == str(tmp_path) for path in paths)
 
 
 def test_a_pull_with_a_progress_dir_writes_the_bytes_while_it_runs_and_removes_the_file(

@@ -86,6 +86,12 @@ options:
     description: The pipeline's revision (roles/container/vars/main.yml), part of the fingerprint.
     type: int
     default: 1
+  checked:
+    description: The definitions of containers not started on this host that Docker has already checked in check
+      mode (the cached fact container_checked_definitions), name -> fingerprint. Such a definition whose fingerprint
+      is there is not checked again; the converge tasks still run, to say why it is not started.
+    type: dict
+    default: {}
 """
 
 EXAMPLES = r"""
@@ -155,6 +161,7 @@ def container_plan(
     check_mode=False,
     state='started',
     revision=1,
+    checked=None,
 ):
     name = _check(definition, service, volumes, wait, wait_exec)
     skip_unchanged, config_changed, check_mode = (
@@ -163,18 +170,21 @@ def container_plan(
     fingerprint = container_fingerprint(definition, service, secret_env, revision)
     known = (known_containers or {}).get(name) or {}
     started_here = not not_started_reason
-    run_needed = bool(
-        not skip_unchanged
-        or not started_here
-        or known.get('fingerprint', '') != fingerprint
-        or (state == 'started' and not known.get('running', False))
-    )
+    if started_here:
+        run_needed = (
+            not skip_unchanged
+            or known.get('fingerprint', '') != fingerprint
+            or (state == 'started' and not known.get('running', False))
+        )
+    else:
+        # Docker checks the definition in check mode; once per fingerprint is enough.
+        run_needed = not skip_unchanged or (checked or {}).get(name) != fingerprint
     missing_volumes = [volume for volume in (volumes if started_here else []) if volume not in (known_volumes or [])]
     return {
         name: {
             'fingerprint': fingerprint,
             'run_needed': run_needed,
-            'converge_needed': run_needed or bool(missing_volumes),
+            'converge_needed': run_needed or bool(missing_volumes) or not started_here,
             # The outcome of a container left alone (converge.yml records the others').
             'changed': False,
             'started': started_here and not check_mode,

@@ -42,7 +42,17 @@ def run(tmp_path):
     inventory.write_text(f'localhost ansible_connection=local ansible_python_interpreter={sys.executable}\n')
 
     def _run(*extra, playbook=PLAYBOOK):
-        return ansible_playbook('-vvvv', '-i', inventory, '-e', f'pipeline_test_name={name}', *extra, playbook)
+        return ansible_playbook(
+            '-vvvv',
+            '-i',
+            inventory,
+            '-e',
+            f'pipeline_test_name={name}',
+            *extra,
+            playbook,
+            # The fact cache of this test alone (the pipeline keeps the definitions Docker checked there).
+            extra_env={'ANSIBLE_CACHE_PLUGIN_CONNECTION': str(tmp_path / 'facts')},
+        )
 
     yield _run, name, tmp_path
     subprocess.run(['docker', 'rm', '-f', name], capture_output=True, check=False)
@@ -72,6 +82,23 @@ def test_not_started_container_is_checked_and_its_secret_never_printed(run):
     assert 'The pipeline recorded that nothing was started or changed' in output  # its assert passed (rc 0)
     assert not exists('container', name)
     assert not exists('volume', name + '_data')
+
+    # The next run finds the definition checked (the fact cache) and does not check it again; a changed
+    # definition is checked again.
+    again = playbook('-e', 'pipeline_test_image=valkey/valkey:8.1.1', '-e', 'pipeline_test_checked_before=true')
+    output = again.stdout + again.stderr
+    assert again.returncode == 0, output[-3000:]
+    assert 'checked by Docker in check mode (done before, unchanged since)' in ' '.join(output.split())
+    # The task's header shows when it runs (skipped tasks are not shown: ansible.cfg).
+    assert 'TASK [selfhosted_ai.stack.container : Run the container, its image pulled when missing' not in output
+    changed = playbook('-e', 'pipeline_test_image=valkey/valkey:8.1.2')
+    output = changed.stdout + changed.stderr
+    assert changed.returncode == 0, output[-3000:]
+    assert (
+        f'TASK [selfhosted_ai.stack.container : Run the container, its image pulled when missing: {name} from valkey/valkey:8.1.2'
+        in output
+    )
+    assert not exists('container', name)
 
 
 def test_unpinned_image_is_refused_before_anything_runs(run):

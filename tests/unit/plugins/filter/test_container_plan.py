@@ -87,6 +87,22 @@ def test_a_container_not_started_here_is_checked_by_docker_and_gets_no_volume():
     assert result['not_started_reason'] == 'no NVIDIA GPU found'
 
 
+def test_a_definition_docker_checked_is_not_checked_again_until_it_changes():
+    reason = 'no NVIDIA GPU found'
+    fingerprint = plan(not_started_reason=reason)['fingerprint']
+    result = plan(not_started_reason=reason, checked={'valkey': fingerprint})
+    # The converge still runs: it says why the container is not started.
+    assert not result['run_needed'] and result['converge_needed'] and not result['running']
+    assert plan(not_started_reason=reason, checked={'valkey': '0' * 64})['run_needed']
+    assert plan(not_started_reason=reason, checked={'ollama': fingerprint})['run_needed']
+    assert plan(
+        {**DEFINITION, 'image': 'valkey/valkey:8.1.2'}, not_started_reason=reason, checked={'valkey': fingerprint}
+    )['run_needed']
+    assert plan(not_started_reason=reason, checked={'valkey': fingerprint}, skip_unchanged=False)['run_needed']
+    # A container started here goes by the host's container, not by what Docker checked.
+    assert plan(checked={'valkey': fingerprint})['run_needed']
+
+
 def test_check_mode_starts_nothing():
     assert not plan(check_mode=True)['started']
 

@@ -89,16 +89,18 @@ options:
         default: 10
       command_rules:
         description:
-          - ACL command rules of every tenant user, one token per item, in the form the server prints them in C(ACL GETUSER)
-            (in any order).
+          - ACL command rules of every tenant user, one token per item. The module compares a user's rules with the
+            form the server prints these in (it may rewrite them), so a rerun finds an unchanged user unchanged; a rule
+            the server does not know fails before any change.
           - The default allows everything but the C(@dangerous) category, which includes every C(@admin) command, the
             commands that list or count the keys and channels of every user (key patterns cannot filter their
-            answers) and C(FUNCTION) (libraries are shared by every user).
+            answers), C(FUNCTION) (libraries are shared by every user) and C(SCRIPT FLUSH), C(SCRIPT KILL) and
+            C(SCRIPT DEBUG) (the script cache and the running script are every user's).
         type: list
         elements: str
         default: ['+@all', '-@dangerous', '-scan', '-randomkey', '-dbsize', '-pubsub|channels', '-pubsub|numsub',
                   '-pubsub|numpat', '-pubsub|shardchannels', '-pubsub|shardnumsub', '-memory|stats', '-memory|doctor',
-                  '-memory|malloc-stats', '-function']
+                  '-memory|malloc-stats', '-function', '-script|flush', '-script|kill', '-script|debug']
       layout:
         description:
           - V(acl_prefix) isolates tenants by ACL key and channel patterns C(<id>:*).

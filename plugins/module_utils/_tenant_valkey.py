@@ -45,8 +45,8 @@ except ImportError:
     HAS_REDIS = False
     REDIS_IMPORT_ERROR = traceback.format_exc()
 
-# In the form ACL GETUSER prints them, so a rerun finds them unchanged (the server prints subcommand rules
-# such as -script|flush in a rewritten form, which is why SCRIPT FLUSH/KILL stay allowed).
+# The server may print them rewritten (-script|flush becomes -@scripting and the scripting commands allowed back):
+# read() asks the server for its form of these rules (PROBE_USER) and compares tenant users with that.
 DEFAULT_COMMAND_RULES = [
     '+@all',
     '-@dangerous',
@@ -64,7 +64,16 @@ DEFAULT_COMMAND_RULES = [
     '-memory|malloc-stats',
     # FUNCTION LIST shows, FUNCTION LOAD/DELETE/FLUSH change, every user's libraries
     '-function',
+    # the script cache and the running script are every user's: SCRIPT FLUSH empties it for all, SCRIPT KILL stops
+    # another user's script, SCRIPT DEBUG SYNC blocks the server (EVAL, EVALSHA and SCRIPT LOAD stay: Bull and
+    # redis-py's scripts need them)
+    '-script|flush',
+    '-script|kill',
+    '-script|debug',
 ]
+# A user made, read and deleted in one MULTI/EXEC (no client ever sees it; it is off, with no password or key):
+# its ACL GETUSER shows how this server prints the tenants' command rules.
+PROBE_USER = 'selfhosted-ai-command-rules-probe'
 
 VALKEY_SPEC = dict(
     host=dict(type='str', default='127.0.0.1'),
@@ -158,6 +167,8 @@ class ValkeyTenantBackend(TenantBackend):
     def __init__(self, options):
         super().__init__(options)
         self.client = None
+        # the command rules as this server prints them (read(); the rules as given until then)
+        self.printed_rules = list(options['command_rules'])
         for rule in options['command_rules']:
             if not rule or any(c.isspace() for c in rule) or rule[0] not in '+-':
                 raise BackendError(
@@ -213,6 +224,7 @@ class ValkeyTenantBackend(TenantBackend):
 
     # ------------------------------------------------------------------ read
     def read(self, tenants):
+        self.printed_rules = self._printed_rules()
         try:
             pipe = self.client.pipeline(transaction=False)
             for tenant in tenants:
@@ -246,6 +258,21 @@ class ValkeyTenantBackend(TenantBackend):
             if persisted is not None:
                 state[tenant.id]['persisted'] = persisted
         return state
+
+    def _printed_rules(self):
+        """The command rules in the form ACL GETUSER prints them on this server (PROBE_USER); a rule the server
+        does not know fails here, before any change."""
+        try:
+            pipe = self.client.pipeline(transaction=True)
+            pipe.execute_command('ACL SETUSER', PROBE_USER, 'reset', 'off', *self.options['command_rules'])
+            pipe.execute_command('ACL', 'GETUSER', PROBE_USER)
+            pipe.execute_command('ACL DELUSER', PROBE_USER)
+            dummy, raw, dummy = pipe.execute()
+        except redis.RedisError as exc:
+            raise self._fail(
+                'the server refused the command rules %s: %s' % (' '.join(self.options['command_rules']), exc)
+            ) from exc
+        return _tokens(dict((_text(k), v) for k, v in self._pairs(raw)).get('commands'))
 
     def _persisted_lines(self):
         """({user: line} of the aclfile, {user: line} of ACL LIST), for persist=file."""
@@ -294,7 +321,7 @@ class ValkeyTenantBackend(TenantBackend):
             'passwords': [password_hash(password)],
             'keys': ['~%s*' % tenant.key_prefix],
             'channels': ['&%s*' % tenant.key_prefix],
-            'commands': list(self.options['command_rules']),
+            'commands': list(self.printed_rules),
             'selectors': 0,
         }
 

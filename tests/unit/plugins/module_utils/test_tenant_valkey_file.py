@@ -93,3 +93,21 @@ def test_the_n8n_queue_scenario_runs_n8n_under_the_tenant_rules():
     scenario = Path(__file__).parents[4] / 'molecule' / 'n8n_queue' / 'group_vars' / 'all' / 'scenario.yml'
     users = yaml.safe_load(scenario.read_text())['valkey_users']
     assert next(user for user in users if user['name'] == 'n8n')['commands'] == _tenant_valkey.DEFAULT_COMMAND_RULES
+
+
+def test_a_user_is_compared_with_the_servers_form_of_the_rules_and_set_with_the_rules_as_given():
+    """Redis 7.0 prints -script|flush -script|kill -script|debug as -@scripting with the scripting commands allowed
+    back (read() asks the server: tests/integration/tenants/test_tenant_ladder.py); SETUSER sends the rules as given."""
+    backend = _tenant_valkey.ValkeyTenantBackend(_options())
+    tenant = validate_tenants([{'id': 'acme'}])[0]
+    given = backend.desired_user(tenant, 'pw')
+    printed = ['+@all', '-@dangerous', '-@scripting', '+script|exists', '+script|load', '+eval', '+evalsha', '-scan']
+    backend.printed_rules = printed
+    change, ops = backend.plan(
+        tenant, {'user': dict(given, commands=list(reversed(printed)))}, {'valkey_password': 'pw'}
+    )
+    assert change.actions == [] and ops == []
+    # the user as the rules were given (an older server's form) is not what this server prints: a change
+    change, ops = backend.plan(tenant, {'user': given}, {'valkey_password': 'pw'})
+    assert change.actions == ['update ACL user tenant_acme: commands']
+    assert ops[0][0] == 'setuser' and ops[0][1][5:] == _tenant_valkey.DEFAULT_COMMAND_RULES

@@ -36,7 +36,10 @@ def play(api, tmp_path, *args, models=('qwen2.5:0.5b', 'library-fan/tiny:q4', 'l
         'ollama_pull_report_every': 1,
         'ollama_pull_progress_dir': str(tmp_path / 'progress'),
     }
-    result = ansible_playbook_on_localhost('-e', json.dumps(extra), *args, PLAYBOOK, timeout=180)
+    # The async jobs' directory of this test alone (the role removes each job's file once read).
+    result = ansible_playbook_on_localhost(
+        '-e', json.dumps(extra), *args, PLAYBOOK, timeout=180, extra_env={'ANSIBLE_ASYNC_DIR': str(tmp_path / 'async')}
+    )
     return result, result.stdout + result.stderr
 
 
@@ -65,6 +68,7 @@ def test_a_pull_says_how_far_it_got_and_a_rerun_changes_nothing(ollama, tmp_path
     assert set(ollama.names()) >= {'qwen2.5:0.5b', 'library-fan/tiny:q4', 'llama3:latest'}
     assert 'codellama:13b' not in ollama.names()
     assert list((tmp_path / 'progress').iterdir()) == [], 'a finished pull leaves no progress file'
+    assert list((tmp_path / 'async').iterdir()) == [], 'a pull read by async_status leaves its job file'
 
     ollama.requests.clear()
     result, output = play(ollama, tmp_path)
@@ -91,3 +95,4 @@ def test_a_failed_pull_fails_the_play_with_ollamas_message(ollama, tmp_path):
     assert "Ollama could not pull 'nosuch:1b': pull model manifest: file does not exist" in flat, output[-3000:]
     assert 'qwen2.5:0.5b' in ollama.names(), 'the other pull ran to its end'
     assert 'nosuch:1b' not in ollama.names()
+    assert list((tmp_path / 'async').iterdir()) == [], 'the job files stay after a failed pull'

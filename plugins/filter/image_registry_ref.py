@@ -1,8 +1,9 @@
 # Copyright (c) selfhosted_ai.stack maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Filter image_registry_ref (documented in image_registry_ref.yml): where the container pipeline reads an image's
-manifest before it pulls the image (roles/container/tasks/image_size.yml)."""
+"""Filters image_registry_ref and image_as_listed (documented in image_registry_ref.yml and image_as_listed.yml): where
+the container pipeline reads an image's manifest before it pulls the image (roles/container/tasks/image_size.yml),
+and the image's name as the host's image listing shows it (roles/container/vars/main.yml)."""
 
 import re
 from urllib.parse import urlsplit
@@ -44,6 +45,14 @@ def image_registry_ref(image, mirrors=None, insecure_registries=None):
     return {'image': image, 'ref': ref, 'insecure': insecure}
 
 
+def image_as_listed(image):
+    """The reference as `docker images` (and docker_host_info) lists it: Docker Hub's host and library/ dropped."""
+    registry, path = split_registry(image)
+    if registry:
+        return '%s/%s' % (registry, path)
+    return path[len('library/') :] if path.startswith('library/') else path
+
+
 class FilterModule:
     def filters(self):
-        return {'image_registry_ref': image_registry_ref}
+        return {'image_registry_ref': image_registry_ref, 'image_as_listed': image_as_listed}

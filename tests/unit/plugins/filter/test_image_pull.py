@@ -1,6 +1,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The filters image_registry_ref and image_download_summary: where the pipeline reads a manifest before a pull, and
-the line it prints. The real `docker manifest inspect` runs in tests/integration/playbooks/test_container_pipeline.py.
+"""The filters image_registry_ref, image_as_listed and image_download_summary: where the pipeline reads a manifest
+before a pull, the name the host's image listing shows, and the line it prints. The real `docker manifest inspect`
+runs in tests/integration/playbooks/test_container_pipeline.py.
 """
 
 from __future__ import annotations
@@ -12,7 +13,10 @@ import pytest
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.selfhosted_ai.stack.plugins.filter.image_download_summary import image_download_summary
-from ansible_collections.selfhosted_ai.stack.plugins.filter.image_registry_ref import image_registry_ref
+from ansible_collections.selfhosted_ai.stack.plugins.filter.image_registry_ref import (
+    image_as_listed,
+    image_registry_ref,
+)
 
 
 @pytest.mark.parametrize(
@@ -85,3 +89,20 @@ def test_a_registry_that_does_not_answer():
         'n8nio/n8n:2.40.2)'
     )
     assert 'not JSON' in image_download_summary(result('<html>'), 'amd64')
+
+
+@pytest.mark.parametrize(
+    ('image', 'listed'),
+    [
+        ('valkey/valkey:8.1.1', 'valkey/valkey:8.1.1'),
+        ('docker.io/valkey/valkey:8.1.1', 'valkey/valkey:8.1.1'),
+        ('docker.io/library/caddy:2.11.7', 'caddy:2.11.7'),
+        ('index.docker.io/library/caddy:2.11.7', 'caddy:2.11.7'),
+        ('library/caddy:2.11.7', 'caddy:2.11.7'),
+        ('caddy@sha256:' + '0' * 64, 'caddy@sha256:' + '0' * 64),
+        ('127.0.0.1:5000/valkey/valkey:8.1.1', '127.0.0.1:5000/valkey/valkey:8.1.1'),
+        ('ghcr.io/library/x:1', 'ghcr.io/library/x:1'),
+    ],
+)
+def test_image_as_listed_drops_docker_hubs_host_and_library(image, listed):
+    assert image_as_listed(image) == listed

@@ -243,7 +243,7 @@ class ValkeyTenantBackend(TenantBackend):
                 if persisted is not None:
                     state[tenant.id]['persisted'] = persisted
                 continue
-            data = dict((_text(k), v) for k, v in self._pairs(raw))
+            data = self._fields(raw)
             flags = [_text(f) for f in data.get('flags', [])]
             state[tenant.id] = {
                 'user': {
@@ -272,7 +272,7 @@ class ValkeyTenantBackend(TenantBackend):
             raise self._fail(
                 'the server refused the command rules %s: %s' % (' '.join(self.options['command_rules']), exc)
             ) from exc
-        return _tokens(dict((_text(k), v) for k, v in self._pairs(raw)).get('commands'))
+        return _tokens(self._fields(raw).get('commands'))
 
     def _persisted_lines(self):
         """({user: line} of the aclfile, {user: line} of ACL LIST), for persist=file."""
@@ -292,10 +292,10 @@ class ValkeyTenantBackend(TenantBackend):
         return _user_lines(text.splitlines()), _user_lines(live)
 
     @staticmethod
-    def _pairs(raw):
-        if isinstance(raw, dict):
-            return raw.items()
-        return zip(raw[0::2], raw[1::2], strict=False)  # the server's reply, taken as it comes
+    def _fields(raw):
+        """{field name: value} of a raw ACL GETUSER reply (a map with RESP3, a flat list with RESP2)."""
+        pairs = raw.items() if isinstance(raw, dict) else zip(raw[0::2], raw[1::2], strict=False)
+        return dict((_text(k), v) for k, v in pairs)
 
     def public_view(self, tenant, current):
         user = current.get('user')

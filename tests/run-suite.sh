@@ -145,5 +145,19 @@ for i in "${!names[@]}"; do
   if [[ ${results[$i]} == passed ]]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 done
 [[ ${1:-} == --only ]] || printf "%-28s %-7s %6d\n" "suite ($SUITE_JOBS at a time)" "" $((SECONDS - suite_start))
+# CI keeps only the end of the output: repeat why each failed stage failed (the failing lines, each
+# after the task or test it belongs to) below the summary, where it survives.
+for i in "${!names[@]}"; do
+  [[ ${results[$i]} == passed ]] && continue
+  echo
+  echo "==== why ${names[$i]} failed (the last failing lines of its output above)"
+  log="$work_dir/${names[$i]//:/_}.log"
+  why=$(awk '/^(TASK|PLAY|RUNNING HANDLER) \[|^_+ .* _+$|^INFO +\[/ { header = $0; next }
+    /^fatal:|FAILED!|^ERROR|^CRITICAL|^E +|Error:|^FAILED [^-]/ {
+      if (header != shown) { print header; shown = header }
+      print substr($0, 1, 2000)
+    }' "$log" | tail -n 40)
+  if [[ -n $why ]]; then echo "$why"; else tail -n 15 "$log"; fi
+done
 echo "stages: $passed passed, $failed failed"
 ((failed == 0))

@@ -131,3 +131,13 @@ def test_a_remote_target_that_is_not_published_is_an_error_naming_it(tmp_path):
     text = ' '.join(output.split())
     assert rc != 0 and config == {}
     assert 'the openbao metrics (openbao role) on data1 are not published where Prometheus on edge1' in text
+
+
+def test_alertmanager_is_reached_with_its_login_and_no_other_target_gets_it(tmp_path):
+    rc, output, config = render(tmp_path, monitoring_alertmanager_username='am-user')
+    assert rc == 0, output[-3000:]
+    login = {'username': 'am-user', 'password_file': '/etc/prometheus/alertmanager_password'}
+    assert [manager['basic_auth'] for manager in config['alerting']['alertmanagers']] == [login]
+    assert [(job['job_name'], job['basic_auth']) for job in config['scrape_configs'] if 'basic_auth' in job] == [
+        ('alertmanager', login)
+    ]

@@ -152,11 +152,15 @@ for i in "${!names[@]}"; do
   echo
   echo "==== why ${names[$i]} failed (the last failing lines of its output above)"
   log="$work_dir/${names[$i]//:/_}.log"
-  why=$(awk '/^(TASK|PLAY|RUNNING HANDLER) \[|^_+ .* _+$|^INFO +\[/ { header = $0; next }
+  # A failed task's message follows its `fatal:` line, indented: up to 15 of those lines come with it.
+  why=$(awk '/^(TASK|PLAY|RUNNING HANDLER) \[|^_+ .* _+$|^INFO +\[/ { header = $0; more = 0; next }
+    more > 0 && /^[ \t]/ { print substr($0, 1, 300); more--; next }
+    { more = 0 }
     /^fatal:|FAILED!|^ERROR|^CRITICAL|^E +|Error:|^FAILED [^-]/ {
       if (header != shown) { print header; shown = header }
       print substr($0, 1, 2000)
-    }' "$log" | tail -n 40)
+      if (/FAILED! =>/) more = 15
+    }' "$log" | tail -n 60)
   if [[ -n $why ]]; then echo "$why"; else tail -n 15 "$log"; fi
 done
 echo "stages: $passed passed, $failed failed"

@@ -13,6 +13,9 @@ Restoring is two steps: `stage` takes a snapshot out of the repository into a di
 (manifest and the hook's own readability check); `restore` verifies the staged copy again and swaps it in.
 The swap never deletes the live data: it is renamed and kept beside the restored data (`*before_restore_*`).
 
+A dump that pauses or stops a container records that first (holding): `backup`, `restore` and `release`
+(the unit's ExecStopPost) undo what a killed run left paused or stopped before anything else.
+
 Every subcommand prints one JSON object on stdout at the end; progress goes to stderr.
 Exit status: 0 ok, 1 failure, 2 bad configuration or usage. Secrets never go on a command line (restic
 reads RESTIC_PASSWORD and the repository's keys from its environment) and are never printed.
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import contextlib
 import datetime
 import errno
 import fcntl
@@ -365,6 +369,76 @@ def host_path_in_container(container, path: str) -> str:
         raise BackupError('%s in container %s is not on a volume or bind mount' % (path, container.name))
     rest = os.path.relpath(path, best['Destination'])
     return os.path.normpath(os.path.join(best['Source'], rest))
+
+
+# --- Containers a dump holds ----------------------------------------------------------------------------
+
+
+def holds_dir(config: dict) -> str:
+    return os.path.join(os.path.dirname(config['state_file']), 'holds')
+
+
+@contextlib.contextmanager
+def holding(config: dict, container, how: str, helper: str | None = None):
+    """Pause (how 'paused') or stop (how 'stopped') the container while a dump reads its data, and undo that
+    whatever the dump does. A record of the hold is written before and removed once it is undone: a run
+    killed in between (SIGKILL, the OOM killer, a reboot) cannot undo it itself, and the next run, or the
+    unit's ExecStopPost, does (release_holds). helper: the one-off container a dump runs on the held one's
+    data; release_holds removes it before it starts the held container again."""
+    record = os.path.join(holds_dir(config), '%s.json' % container.name)
+    hold = {'container': container.name, 'held': how, 'helper': helper, 'since': isotime()}
+    write_atomically(record, json.dumps(hold, sort_keys=True) + '\n')
+    log('  %s container %s' % ('pausing' if how == 'paused' else 'stopping', container.name))
+    try:
+        if how == 'paused':
+            container.pause()
+        else:
+            container.stop()
+    except BaseException:
+        os.unlink(record)  # not held: a container the operator paused must not be unpaused by the next run
+        raise
+    try:
+        yield
+    finally:
+        log('  %s container %s' % ('unpausing' if how == 'paused' else 'starting', container.name))
+        if how == 'paused':
+            container.unpause()
+        else:
+            container.start()
+        os.unlink(record)
+
+
+def release_holds(config: dict) -> list[str]:
+    """Undo the holds a killed run left (see holding): unpause what it paused, remove its one-off container
+    and start what it stopped. Returns one line per hold released."""
+    try:
+        records = sorted(n for n in os.listdir(holds_dir(config)) if n.endswith('.json') and not n.startswith('.'))
+    except FileNotFoundError:
+        return []
+    released = []
+    client = docker_client() if records else None
+    for name in records:
+        path = os.path.join(holds_dir(config), name)
+        hold = read_json(path)
+        helper = find_container(client, hold['helper']) if hold.get('helper') else None
+        if helper is not None:
+            log('an interrupted run left its one-off container %s: removing it' % helper.name)
+            helper.remove(force=True)
+        container = find_container(client, hold['container'])
+        if container is None:
+            done = 'container %s, %s by an interrupted run, is gone' % (hold['container'], hold['held'])
+        elif hold['held'] == 'paused' and container.status == 'paused':
+            container.unpause()
+            done = 'unpaused container %s, paused by an interrupted run' % container.name
+        elif hold['held'] == 'stopped' and container.status != 'running':
+            container.start()
+            done = 'started container %s, stopped by an interrupted run' % container.name
+        else:
+            done = 'container %s, %s by an interrupted run, runs again already' % (container.name, hold['held'])
+        log(done)
+        os.unlink(path)
+        released.append(done)
+    return released
 
 
 # --- Hooks ----------------------------------------------------------------------------------------------
@@ -977,14 +1051,9 @@ class VolumeHook(Hook):
         client = docker_client()
         container = get_container(client, self.service['container'])
         mounts = {name: volume_mountpoint(client, name) for name in self.service['volumes']}
-        log('  pausing container %s' % container.name)
-        container.pause()
-        try:
+        with holding(self.config, container, 'paused'):
             for name, mountpoint in mounts.items():
                 copy_tree_with_owners(mountpoint, os.path.join(target_dir, 'volumes', name))
-        finally:
-            log('  unpausing container %s' % container.name)
-            container.unpause()
         return {'volumes': sorted(mounts)}
 
     def verify(self, staged_dir: str, manifest: dict) -> None:
@@ -1105,13 +1174,19 @@ class Neo4jHook(Hook):
     required = ('container', 'image', 'volume')
     optional = ('database',)
 
+    def admin_name(self) -> str:
+        """The one-off container's name: one left by a killed run is found by it (and blocks a second one)."""
+        return '%s-backup-admin' % self.service['container']
+
     def _admin(self, client, args: list[str], dump_dir: str, read_only: bool) -> None:
         volumes = {
             self.service['volume']: {'bind': '/data', 'mode': 'rw'},
             dump_dir: {'bind': '/backups', 'mode': 'ro' if read_only else 'rw'},
         }
         try:
-            client.containers.run(self.service['image'], ['neo4j-admin'] + args, volumes=volumes, remove=True)
+            client.containers.run(
+                self.service['image'], ['neo4j-admin'] + args, name=self.admin_name(), volumes=volumes, remove=True
+            )
         except Exception as exc:  # docker.errors.ContainerError carries the exit status and stderr
             raise BackupError('neo4j-admin %s failed: %s' % (' '.join(args[:2]), exc)) from exc
 
@@ -1130,13 +1205,8 @@ class Neo4jHook(Hook):
     def dump(self, target_dir: str) -> dict:
         client = docker_client()
         container = get_container(client, self.service['container'])
-        log('  stopping container %s' % container.name)
-        container.stop()
-        try:
+        with holding(self.config, container, 'stopped', helper=self.admin_name()):
             self._dump_to(client, target_dir)
-        finally:
-            log('  starting container %s' % container.name)
-            container.start()
         return {
             'database': self.service.get('database', 'neo4j'),
             'file': '%s.dump' % self.service.get('database', 'neo4j'),
@@ -1566,6 +1636,7 @@ def forget_args(config: dict) -> list[str]:
 
 def cmd_backup(config: dict, args, restic: Restic) -> tuple[int, dict]:
     selected = [find_service(config, name) for name in args.service] if args.service else config['services']
+    released = release_holds(config)
     state = read_state(config)
     started = isotime()
     results, failed = {}, {}
@@ -1593,6 +1664,8 @@ def cmd_backup(config: dict, args, restic: Restic) -> tuple[int, dict]:
     write_atomically(config['state_file'], json.dumps(state, indent=1, sort_keys=True) + '\n')
     write_metrics(config, state)
     output = {'ok': error is None, 'error': error, 'services': results, 'failed': sorted(failed)}
+    if released:
+        output['released'] = released
     if forgotten is not None:
         output['forget'] = [
             {'tags': group.get('tags'), 'kept': len(group.get('keep') or []), 'removed': len(group.get('remove') or [])}
@@ -1677,9 +1750,18 @@ def cmd_restore(config: dict, args, restic: Restic) -> tuple[int, dict]:
     manifest = verify_manifest(staged, service)
     hook = make_hook(config, service)
     hook.verify(staged, manifest)
+    released = release_holds(config)
     log('%s: restoring from %s (made %s)' % (service['name'], staged, manifest['created']))
     result = hook.restore(staged, manifest)
-    return 0, {'service': service['name'], 'staged': staged, 'created': manifest['created'], 'restored': result}
+    output = {'service': service['name'], 'staged': staged, 'created': manifest['created'], 'restored': result}
+    if released:
+        output['released'] = released
+    return 0, output
+
+
+def cmd_release(config: dict, args, restic: Restic) -> tuple[int, dict]:
+    released = release_holds(config)
+    return 0, {'changed': bool(released), 'released': released}
 
 
 COMMANDS = {
@@ -1690,6 +1772,7 @@ COMMANDS = {
     'snapshots': cmd_snapshots,
     'stage': cmd_stage,
     'restore': cmd_restore,
+    'release': cmd_release,
 }
 
 
@@ -1720,6 +1803,7 @@ def build_parser() -> argparse.ArgumentParser:
     restore = sub.add_parser('restore', help='swap a staged, verified copy in; the live data is kept')
     restore.add_argument('--service', required=True)
     restore.add_argument('--staged', required=True, help='the path `stage` printed')
+    sub.add_parser('release', help='unpause or start again the containers a killed run left paused or stopped')
     return parser
 
 

@@ -354,6 +354,23 @@ def test_stale_lock_of_a_killed_backup_does_not_block_the_next(ready):
 
 
 @needs_restic
+def test_backup_and_release_undo_a_hold_left_by_a_killed_run(ready, monkeypatch):
+    docker = FakeDocker()
+    docker.add('openbao', status='paused')
+    monkeypatch.setattr(prog, 'docker_client', lambda: docker)
+    holds = prog.holds_dir(ready.config)
+    prog.write_atomically(os.path.join(holds, 'openbao.json'), json.dumps({'container': 'openbao', 'held': 'paused'}))
+    code, out, err = ready.run('backup')
+    assert code == 0, out
+    assert out['released'] == ['unpaused container openbao, paused by an interrupted run']
+    assert 'unpaused container openbao' in err
+    assert docker.events == [('unpause', 'openbao')]
+    assert os.listdir(holds) == []
+    # The unit's ExecStopPost, after a run that left nothing held:
+    assert ready.run('release')[:2] == (0, {'changed': False, 'ok': True, 'released': []})
+
+
+@needs_restic
 def test_wrong_password_is_a_clear_failure(ready):
     assert ready.run('backup')[0] == 0
     first_success = ready.state()['last_success']
@@ -503,24 +520,32 @@ class FakeExecAPI:
 
 
 class FakeContainer:
-    def __init__(self, name, events, mounts=()):
+    def __init__(self, name, events, mounts=(), status='running'):
         self.name = name
         self.id = 'id-' + name
         self.events = events
         self.attrs = {'Mounts': list(mounts)}
         self.archives = []
+        self.status = status
 
     def pause(self):
         self.events.append(('pause', self.name))
+        self.status = 'paused'
 
     def unpause(self):
         self.events.append(('unpause', self.name))
+        self.status = 'running'
 
     def stop(self):
         self.events.append(('stop', self.name))
+        self.status = 'exited'
 
     def start(self):
         self.events.append(('start', self.name))
+        self.status = 'running'
+
+    def remove(self, force=False):
+        self.events.append(('remove', self.name, force))
 
     def put_archive(self, path, data):
         raw = data.read()
@@ -556,8 +581,10 @@ class FakeDocker:
                     raise NotFound('No such container: %s' % name)
                 return docker.by_name[name]
 
-            def run(self, image, command, volumes=None, remove=False):
-                docker.runs.append({'image': image, 'command': command, 'volumes': volumes, 'remove': remove})
+            def run(self, image, command, name=None, volumes=None, remove=False):
+                docker.runs.append(
+                    {'image': image, 'command': command, 'name': name, 'volumes': volumes, 'remove': remove}
+                )
                 docker.events.append(('run', image, command))
                 if docker.run_errors:
                     raise docker.run_errors.pop(0)
@@ -578,16 +605,21 @@ class FakeDocker:
         self.containers = Containers()
         self.volumes = Volumes()
 
-    def add(self, name, mounts=()):
-        self.by_name[name] = FakeContainer(name, self.events, mounts)
+    def add(self, name, mounts=(), status='running'):
+        self.by_name[name] = FakeContainer(name, self.events, mounts, status)
         return self.by_name[name]
 
     def execs(self):
         return [event[3] for event in self.events if event[0] == 'exec']
 
 
-def make_hook(method, **service):
-    config = {'host': 'h', 'staging_dir': '/nonexistent/staging'}
+def hook_config(tmp_path):
+    """A configuration whose state directory (where holds are recorded) is under tmp_path."""
+    return {'host': 'h', 'staging_dir': str(tmp_path / 'staging'), 'state_file': str(tmp_path / 'state' / 'state.json')}
+
+
+def make_hook(method, config=None, **service):
+    config = config or {'host': 'h', 'staging_dir': '/nonexistent/staging', 'state_file': '/nonexistent/state.json'}
     service = dict(service, name=service.get('name', method), method=method)
     return prog.HOOKS[method](config, service)
 
@@ -1264,12 +1296,14 @@ def test_volume_dump_pauses_and_copies_with_metadata(volume_env, tmp_path):
 
     prog_copy = pytest.MonkeyPatch()
     prog_copy.setattr(prog, 'copy_tree_with_owners', watching_copy)
+    config = hook_config(tmp_path)
     try:
-        meta = make_hook('volume', container='openbao', volumes=['openbao_data']).dump(str(target))
+        meta = make_hook('volume', config, container='openbao', volumes=['openbao_data']).dump(str(target))
     finally:
         prog_copy.undo()
     assert docker.events == [('pause', 'openbao'), ('unpause', 'openbao')]
     assert copied_while_paused == [('pause', 'openbao')]
+    assert os.listdir(prog.holds_dir(config)) == []  # the hold was recorded, and removed once undone
     staged = target / 'volumes' / 'openbao_data'
     assert (staged / 'core' / 'keyring').read_bytes() == b'old keyring'
     assert os.readlink(staged / 'link') == 'core/keyring'
@@ -1284,9 +1318,121 @@ def test_volume_dump_unpauses_when_the_copy_fails(volume_env, tmp_path, monkeypa
         raise OSError(28, 'No space left on device')
 
     monkeypatch.setattr(prog, 'copy_tree_with_owners', failing_copy)
+    config = hook_config(tmp_path)
     with pytest.raises(OSError):
-        make_hook('volume', container='openbao', volumes=['openbao_data']).dump(str(tmp_path))
+        make_hook('volume', config, container='openbao', volumes=['openbao_data']).dump(str(tmp_path / 'target'))
     assert docker.events == [('pause', 'openbao'), ('unpause', 'openbao')]
+    assert os.listdir(prog.holds_dir(config)) == []
+
+
+def test_volume_dump_records_the_hold_while_the_container_is_paused(volume_env, tmp_path, monkeypatch):
+    docker, vol, data = volume_env
+    config = hook_config(tmp_path)
+    seen = []
+
+    def recording_copy(src, dst):
+        seen.append(
+            (docker.by_name['openbao'].status, json.loads(Path(prog.holds_dir(config), 'openbao.json').read_text()))
+        )
+
+    monkeypatch.setattr(prog, 'copy_tree_with_owners', recording_copy)
+    make_hook('volume', config, container='openbao', volumes=['openbao_data']).dump(str(tmp_path / 'target'))
+    [(status, hold)] = seen
+    assert status == 'paused'
+    assert {key: hold[key] for key in ('container', 'held', 'helper')} == {
+        'container': 'openbao',
+        'held': 'paused',
+        'helper': None,
+    }
+
+
+def test_a_container_that_cannot_be_paused_is_not_recorded_as_held(volume_env, tmp_path, monkeypatch):
+    """Paused by the operator already: Docker refuses, and no later run may unpause what it did not pause."""
+    docker, vol, data = volume_env
+    config = hook_config(tmp_path)
+
+    def refuse():
+        raise RuntimeError('409 Client Error: Conflict (Container openbao is already paused)')
+
+    monkeypatch.setattr(docker.by_name['openbao'], 'pause', refuse)
+    with pytest.raises(RuntimeError, match='already paused'):
+        make_hook('volume', config, container='openbao', volumes=['openbao_data']).dump(str(tmp_path / 'target'))
+    assert os.listdir(prog.holds_dir(config)) == []
+    assert prog.release_holds(config) == []
+
+
+def test_a_dump_killed_while_the_container_is_paused_leaves_its_hold_for_the_next_run(volume_env, tmp_path):
+    """A real SIGKILL of a process inside the dump; the next run (here release_holds) finds the container
+    paused, as Docker keeps it, unpauses it and drops the record."""
+    docker, vol, data = volume_env
+    config = hook_config(tmp_path)
+    reader, writer = os.pipe()
+    child = os.fork()
+    if child == 0:  # the run that gets killed: it says when it copies, then copies forever
+        try:
+            os.close(reader)
+
+            def endless_copy(src, dst):
+                os.write(writer, b'copying')
+                while True:
+                    time.sleep(1)
+
+            prog.copy_tree_with_owners = endless_copy
+            make_hook('volume', config, container='openbao', volumes=['openbao_data']).dump(str(tmp_path / 'target'))
+        finally:
+            os._exit(1)
+    os.close(writer)
+    assert os.read(reader, 7) == b'copying'
+    os.kill(child, signal.SIGKILL)
+    os.waitpid(child, 0)
+    os.close(reader)
+    assert os.listdir(prog.holds_dir(config)) == ['openbao.json']
+    docker.by_name['openbao'].status = 'paused'  # what Docker shows for the killed run's pause
+    released = prog.release_holds(config)
+    assert released == ['unpaused container openbao, paused by an interrupted run']
+    assert docker.events == [('unpause', 'openbao')]
+    assert os.listdir(prog.holds_dir(config)) == []
+
+
+@pytest.mark.parametrize(
+    'held, status, events, said',
+    [
+        ('paused', 'paused', [('unpause', 'openbao')], 'unpaused container openbao'),
+        ('paused', 'running', [], 'container openbao, paused by an interrupted run, runs again already'),
+        ('stopped', 'exited', [('start', 'openbao')], 'started container openbao'),
+        ('stopped', 'running', [], 'container openbao, stopped by an interrupted run, runs again already'),
+        ('paused', None, [], 'container openbao, paused by an interrupted run, is gone'),
+    ],
+)
+def test_release_undoes_only_what_is_still_held(volume_env, tmp_path, held, status, events, said):
+    docker, vol, data = volume_env
+    config = hook_config(tmp_path)
+    if status is None:
+        del docker.by_name['openbao']
+    else:
+        docker.by_name['openbao'].status = status
+    prog.write_atomically(
+        os.path.join(prog.holds_dir(config), 'openbao.json'), json.dumps({'container': 'openbao', 'held': held})
+    )
+    [line] = prog.release_holds(config)
+    assert line.startswith(said)
+    assert docker.events == events
+    assert os.listdir(prog.holds_dir(config)) == []
+
+
+def test_release_without_holds_does_not_reach_docker(tmp_path, monkeypatch):
+    def no_docker():
+        raise AssertionError('Docker reached without a hold to release')
+
+    monkeypatch.setattr(prog, 'docker_client', no_docker)
+    config = hook_config(tmp_path)
+    assert prog.release_holds(config) == []
+    os.makedirs(prog.holds_dir(config))
+    prog.write_atomically(os.path.join(prog.holds_dir(config), 'openbao.json'), '{}')
+    os.rename(
+        os.path.join(prog.holds_dir(config), 'openbao.json'), os.path.join(prog.holds_dir(config), '.openbao.json.tmp')
+    )
+    assert prog.release_holds(config) == []  # a temporary file of write_atomically is no record
 
 
 def volume_staged(tmp_path):
@@ -1465,7 +1611,7 @@ def neo4j_env(tmp_path, monkeypatch):
     docker.add('neo4j')
     docker.volume_paths['neo4j_data'] = str(data)
     monkeypatch.setattr(prog, 'docker_client', lambda: docker)
-    config = {'host': 'h', 'staging_dir': str(tmp_path / 'staging')}
+    config = {'host': 'h', 'staging_dir': str(tmp_path / 'staging'), 'state_file': str(tmp_path / 'state.json')}
     service = {
         'name': 'neo4j',
         'method': 'neo4j',
@@ -1497,6 +1643,34 @@ def test_neo4j_dump_runs_neo4j_admin_offline(neo4j_env, tmp_path):
         str(target): {'bind': '/backups', 'mode': 'rw'},
     }
     assert docker.runs[0]['remove'] is True
+    assert docker.runs[0]['name'] == 'neo4j-backup-admin'
+    assert os.listdir(prog.holds_dir(hook.config)) == []
+
+
+def test_neo4j_dump_records_its_stop_and_its_one_off_container(neo4j_env, tmp_path):
+    docker, hook = neo4j_env
+    seen = []
+    docker.run_errors.append(RuntimeError('killed here'))
+    real_run = docker.containers.run
+
+    def recording_run(*args, **kwargs):
+        seen.append(json.loads(Path(prog.holds_dir(hook.config), 'neo4j.json').read_text()))
+        return real_run(*args, **kwargs)
+
+    docker.containers.run = recording_run
+    with pytest.raises(prog.BackupError, match='killed here'):
+        hook.dump(str(tmp_path))
+    assert [(hold['held'], hold['helper']) for hold in seen] == [('stopped', 'neo4j-backup-admin')]
+
+
+def test_release_removes_the_one_off_container_before_it_starts_neo4j(neo4j_env):
+    docker, hook = neo4j_env
+    docker.by_name['neo4j'].status = 'exited'
+    docker.add('neo4j-backup-admin')  # still dumping: the killed run's Docker client was gone, not the container
+    hold = {'container': 'neo4j', 'held': 'stopped', 'helper': 'neo4j-backup-admin'}
+    prog.write_atomically(os.path.join(prog.holds_dir(hook.config), 'neo4j.json'), json.dumps(hold))
+    assert prog.release_holds(hook.config) == ['started container neo4j, stopped by an interrupted run']
+    assert docker.events == [('remove', 'neo4j-backup-admin', True), ('start', 'neo4j')]
 
 
 def test_neo4j_dump_starts_the_container_when_neo4j_admin_fails(neo4j_env, tmp_path):

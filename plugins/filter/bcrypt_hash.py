@@ -7,13 +7,16 @@ basic_auth)."""
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.selfhosted_ai.stack.plugins.plugin_utils._secret_gen import CHARSETS
+
 try:
     import bcrypt
 except ImportError:  # reported when the filter is used
     bcrypt = None
 
-# bcrypt's base-64 alphabet; 22 of its characters carry the 128-bit salt.
-ALPHABET = './ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789'
+# bcrypt's base-64 alphabet (the secret lookup draws salts from it: charset bcrypt_salt); 22 of its characters
+# carry the 128-bit salt.
+ALPHABET = CHARSETS['bcrypt_salt']
 SALT_LENGTH = 22
 MAX_PASSWORD_BYTES = 72
 

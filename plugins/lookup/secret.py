@@ -72,8 +72,9 @@ options:
         V(urlsafe) adds C(-_); V(ascii_printable) is every printable ASCII character except space.
       - V(complex) is V(alnum) plus C(-_.~), with at least one lower-case letter, upper-case letter, digit and symbol in
         every value (password policies such as Flowise's ask for that); O(length) at least 4.
+      - V(bcrypt_salt) is C([./A-Za-z0-9]), the alphabet of bcrypt salts (22 characters for the P(selfhosted_ai.stack.bcrypt_hash#filter) filter).
     type: str
-    choices: [alnum, alpha, lower_alnum, digits, hex, base64, urlsafe, ascii_printable, complex]
+    choices: [alnum, alpha, lower_alnum, digits, hex, base64, urlsafe, ascii_printable, complex, bcrypt_salt]
     default: alnum
   chars:
     description: Custom alphabet for passwords, instead of O(charset); at least two different characters.

@@ -23,6 +23,8 @@ CHARSETS = {
     # Drawn like alnum plus four URL-safe symbols, then redrawn until every class of COMPLEX_CLASSES is
     # present: what password policies such as Flowise's (lower, upper, digit, symbol) accept.
     'complex': string.ascii_letters + string.digits + '-_.~',
+    # bcrypt's own base64 alphabet, in its order: the salts of the bcrypt_hash filter.
+    'bcrypt_salt': './' + string.ascii_uppercase + string.ascii_lowercase + string.digits,
 }
 COMPLEX_CLASSES = (string.ascii_lowercase, string.ascii_uppercase, string.digits, '-_.~')
 

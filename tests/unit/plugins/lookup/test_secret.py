@@ -89,6 +89,7 @@ def test_charsets_have_expected_sizes():
     assert len(gen.CHARSETS['hex']) == 16
     assert len(gen.CHARSETS['base64']) == 64
     assert len(gen.CHARSETS['urlsafe']) == 64
+    assert len(gen.CHARSETS['bcrypt_salt']) == 64
     assert set(gen.CHARSETS['ascii_printable']) == set(string.printable) - set(string.whitespace)
 
 

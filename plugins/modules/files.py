@@ -14,7 +14,8 @@ author:
   - selfhosted_ai.stack maintainers (!UNKNOWN)
 description:
   - Creates the directories in O(directories), then writes each file of O(files) whose content differs from what is
-    there, and sets the owner, group and mode of every path - what a chain of M(ansible.builtin.file),
+    there, and sets the owner, group and mode of every path, then removes the paths of O(absent) that exist - what a
+    chain of M(ansible.builtin.file),
     M(ansible.builtin.template) and M(ansible.builtin.copy) tasks does, in one module run on the host instead of one
     per path (a service's configuration directory and its files, or a loop of files).
   - Contents come rendered from the controller (for example C(lookup('ansible.builtin.template', 'x.j2'))). A file is
@@ -84,6 +85,14 @@ options:
           - A command run with the temporary file's path in place of C(%s) before a changed file is moved into place;
             a non-zero exit leaves the file as it is and fails the module with the command's output.
         type: str
+  absent:
+    description:
+      - Files, links or directories (with everything in them) to remove, after the others; one that is not there is
+        left alone. C(/), a directory right under it (C(/etc)) and a path with C(..) are refused before anything
+        changes.
+    type: list
+    elements: path
+    default: []
 attributes:
   check_mode:
     support: full
@@ -124,6 +133,7 @@ changed_paths:
 """
 
 import os
+import shutil
 import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
@@ -212,6 +222,20 @@ def write_file(module, entry, diff):
     return True
 
 
+def remove_path(module, entry, diff):
+    """Remove the file, link or directory tree at entry['path']; False when there is none."""
+    path = entry['path']
+    if not os.path.lexists(path):
+        return False
+    diff.append(dict(before_header=path, after_header=path, before='present\n', after='absent\n'))
+    if not module.check_mode:
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path)
+        else:
+            os.unlink(path)
+    return True
+
+
 def main():
     attributes = dict(owner=dict(type='str'), group=dict(type='str'), mode=dict(type='raw'))
     module = AnsibleModule(
@@ -237,15 +261,26 @@ def main():
                     **attributes,
                 ),
             ),
+            absent=dict(type='list', elements='path', default=[]),
         ),
         supports_check_mode=True,
     )
     params = module.params
     entries = [(ensure_directory, with_defaults(params, d, 'directory_mode')) for d in params['directories']]
     entries += [(write_file, with_defaults(params, f, 'mode')) for f in params['files']]
+    entries += [(remove_path, {'path': path}) for path in params['absent']]
     relative = [entry['path'] for _step, entry in entries if not os.path.isabs(entry['path'])]
     if relative:
         module.fail_json(msg='paths must be absolute: %s; nothing was changed' % ', '.join(relative))
+    # A slip in a variable must not empty the host: / and the directories right under it are never removed.
+    shallow = [
+        path for path in params['absent'] if len([part for part in path.split('/') if part not in ('', '.')]) < 2
+    ]
+    if shallow or any('..' in path.split('/') for path in params['absent']):
+        module.fail_json(
+            msg='absent: %s refused (/, a directory right under it, or a path with ..); nothing was changed'
+            % ', '.join(shallow or [path for path in params['absent'] if '..' in path.split('/')])
+        )
     unplaced = [f['path'] for f in params['files'] if f.get('validate') and '%s' not in f['validate']]
     if unplaced:
         module.fail_json(
@@ -259,7 +294,9 @@ def main():
                 changed_paths.append(entry['path'])
         except OSError as exc:
             module.fail_json(
-                msg='cannot write %s: %s' % (entry['path'], to_native(exc.strerror or exc)), changed_paths=changed_paths
+                msg='cannot %s %s: %s'
+                % ('remove' if step is remove_path else 'write', entry['path'], to_native(exc.strerror or exc)),
+                changed_paths=changed_paths,
             )
     result = dict(changed=bool(changed_paths), changed_paths=changed_paths)
     if module._diff and diff:

@@ -163,3 +163,35 @@ def test_a_validate_without_the_placeholder_is_refused_before_anything_changes(r
     )
     assert result.failed and str(tmp_path / 'second') in result['msg']
     assert os.listdir(tmp_path) == []
+
+
+def test_absent_paths_are_removed_after_the_others_and_a_missing_one_is_left(run, tmp_path):
+    tree = tmp_path / 'old' / 'n8n-acme'
+    tree.mkdir(parents=True)
+    (tree / 'db_password').write_text('x')
+    (tmp_path / 'stale.conf').write_text('y')
+    os.symlink(tmp_path / 'kept', tmp_path / 'link')
+    (tmp_path / 'kept').write_text('the link target stays')
+    absent = [str(tree), str(tmp_path / 'stale.conf'), str(tmp_path / 'link'), str(tmp_path / 'never-there')]
+    checked = run(check_mode=True, absent=absent)
+    assert checked['changed_paths'] == absent[:3] and tree.exists()  # check mode removes nothing
+    result = run(files=[{'path': str(tmp_path / 'new'), 'content': 'n'}], absent=absent)
+    assert result['changed_paths'] == [str(tmp_path / 'new')] + absent[:3]
+    assert not tree.exists() and not (tmp_path / 'stale.conf').exists() and not os.path.lexists(tmp_path / 'link')
+    assert (tmp_path / 'kept').read_text() == 'the link target stays' and (tmp_path / 'old').is_dir()
+    assert not run(absent=absent)['changed']
+
+
+@pytest.mark.parametrize('path', ['/', '//', '/.', '/etc', '//etc/', '/etc/../', 'relative/dir'])
+def test_absent_refuses_the_root_its_directories_and_relative_paths_before_anything_changes(
+    run, tmp_path, monkeypatch, path
+):
+    # Whatever the module decides, nothing may be removed here: these are real paths of the machine running the test.
+    def no_removal(*args, **kwargs):
+        raise AssertionError('the module tried to remove %s' % (args,))
+
+    monkeypatch.setattr(files.shutil, 'rmtree', no_removal)
+    monkeypatch.setattr(files.os, 'unlink', no_removal)
+    result = run(files=[{'path': str(tmp_path / 'f'), 'content': 'x'}], absent=[path])
+    assert result.failed and ('refused' in result['msg'] or 'relative/dir' in result['msg']), result
+    assert not (tmp_path / 'f').exists()

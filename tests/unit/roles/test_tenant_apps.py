@@ -10,7 +10,9 @@ rendered with the endpoints and credentials the role would have read, replaced h
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -60,7 +62,8 @@ def credentials(tenant_id):
         'valkey_user': f'tenant_{tenant_id}',
         'valkey_password': f'vk-{tenant_id}',
         's3_access_key': f'AK{tenant_id}',
-        's3_secret_key': f'SK-{tenant_id}',
+        # Shell syntax in a value: the env file Open WebUI's command sources must keep it a plain string.
+        's3_secret_key': f'SK-{tenant_id}\'$(touch /tmp/pwned)`id`"',
     }
 
 
@@ -134,6 +137,7 @@ ROLE_PLAY = """
             {'tenant_apps_ollama_allowed_paths': ['/api/chat', '/api/pull /api/delete']},
             'tenant_apps_ollama_allowed_paths a list of paths',
         ),
+        ([{'id': 'acme'}], {'tenant_apps_secrets_dir': 'etc/tenant_apps'}, 'tenant_apps_secrets_dir an absolute path'),
     ],
     ids=[
         'unsupported-app',
@@ -143,6 +147,7 @@ ROLE_PLAY = """
         'default-not-a-size',
         'ollama-upstream-not-host-port',
         'ollama-path-with-a-space',
+        'secrets-dir-not-absolute',
     ],
 )
 def test_bad_input_is_refused_by_the_first_task(tmp_path, tenants, extra, message):
@@ -174,7 +179,7 @@ DEFINITIONS_PLAY = f"""
     - name: Render what the role gives each container
       ansible.builtin.copy:
         dest: "{{{{ out }}}}"
-        content: "{{{{ {{'definitions': __tenant_apps_definitions, 'secrets': __tenant_apps_secret_envs,
+        content: "{{{{ {{'definitions': __tenant_apps_definitions, 'files': __tenant_apps_secret_file_entries,
                         'networks': __tenant_apps_networks, 'shared': __tenant_apps_shared_containers}} | to_json }}}}"
         mode: "0600"
       vars:
@@ -195,8 +200,41 @@ def rendered(tmp_path_factory):
     proc = run(tmp_path, DEFINITIONS_PLAY, tenants)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     data = json.loads((tmp_path / 'out.json').read_text())
-    data['by_name'] = {d['name']: (d, s) for d, s in zip(data['definitions'], data['secrets'], strict=True)}
+    data['tmp'] = tmp_path
+    data['by_name'] = {d['name']: (d, secret_files(data, d)) for d in data['definitions']}
     return data
+
+
+SECRETS_DIR = '/etc/selfhosted_ai/tenant_apps'
+
+
+def secret_files(data, definition):
+    """The secret files mounted into the container: target in the container -> the entry written on the host."""
+    entries = {entry['path']: entry for entry in data['files']}
+    mounts = [m for m in definition['mounts'] if m['type'] == 'bind']
+    assert all(m['read_only'] and m['source'] in entries for m in mounts), mounts
+    return {m['target']: entries[m['source']] for m in mounts}
+
+
+def sourced(tmp_path, content):
+    """The variables a shell gets from `set -a && . file`, as Open WebUI's command sources its env file."""
+    env_file = tmp_path / 'env'
+    env_file.write_text(content)
+    proc = subprocess.run(
+        [
+            'bash',
+            '-c',
+            'set -a && . "$1" && set +a && exec python3 -c "import json, os; print(json.dumps(dict(os.environ)))"',
+            'bash',
+            str(env_file),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={'PATH': os.environ['PATH']},
+        cwd=tmp_path,
+    )
+    return json.loads(proc.stdout)
 
 
 def test_present_tenants_get_their_containers_each_on_its_own_network(rendered):
@@ -223,32 +261,64 @@ def test_limits_come_from_the_quotas(rendered):
 
 
 def test_n8n_uses_the_tenant_slice_and_prefixes_inside_it(rendered):
-    definition, secrets = rendered['by_name']['n8n-acme']
+    definition, files = rendered['by_name']['n8n-acme']
     env = definition['env']
     assert env['DB_POSTGRESDB_DATABASE'] == 'n8n_acme' and env['DB_POSTGRESDB_USER'] == 'tenant_acme'
     assert env['QUEUE_BULL_REDIS_USERNAME'] == 'tenant_acme'
     assert env['QUEUE_BULL_PREFIX'].startswith('acme:') and env['N8N_REDIS_KEY_PREFIX'].startswith('acme:')
     assert env['S3_BUCKET'] == 'tenant-acme'
     assert env['WEBHOOK_URL'] == 'https://n8n-acme.ai.test/'
-    assert secrets['DB_POSTGRESDB_PASSWORD'] == 'pg/pw+acme' and secrets['QUEUE_BULL_REDIS_PASSWORD'] == 'vk-acme'
-    assert (secrets['BAO_ROLE_ID'], secrets['BAO_SECRET_ID']) == ('role-acme', 'sid-acme')
-    assert len(secrets['N8N_ENCRYPTION_KEY']) == 48
+    # n8n reads its secrets from the files its *_FILE variables name, each mounted from the instance's directory.
+    content = {name: files[env[name]]['content'] for name in env if name.endswith('_FILE')}
+    assert content['DB_POSTGRESDB_PASSWORD_FILE'] == 'pg/pw+acme'
+    assert content['QUEUE_BULL_REDIS_PASSWORD_FILE'] == 'vk-acme'
+    assert (content['BAO_ROLE_ID_FILE'], content['BAO_SECRET_ID_FILE']) == ('role-acme', 'sid-acme')
+    assert len(content['N8N_ENCRYPTION_KEY_FILE']) == 48
+    assert content['AWS_SHARED_CREDENTIALS_FILE'] == (
+        '[default]\naws_access_key_id = AKacme\naws_secret_access_key = ' + credentials('acme')['s3_secret_key'] + '\n'
+    )
+    assert sorted(content) == sorted(
+        [
+            'N8N_ENCRYPTION_KEY_FILE',
+            'DB_POSTGRESDB_PASSWORD_FILE',
+            'QUEUE_BULL_REDIS_PASSWORD_FILE',
+            'AWS_SHARED_CREDENTIALS_FILE',
+            'BAO_ROLE_ID_FILE',
+            'BAO_SECRET_ID_FILE',
+        ]
+    )
+    assert {entry['path'].rsplit('/', 1)[0] for entry in files.values()} == {SECRETS_DIR + '/n8n-acme'}
+    assert {entry['owner'] for entry in files.values()} == {'1000'}  # n8n's node user, the files 0400
 
 
-def test_open_webui_uses_the_tenant_slice_with_pgvector(rendered):
-    definition, secrets = rendered['by_name']['openwebui-beta']
+def test_open_webui_sources_the_tenant_slice_from_its_env_file(rendered):
+    definition, files = rendered['by_name']['openwebui-beta']
     env = definition['env']
     assert env['VECTOR_DB'] == 'pgvector' and env['REDIS_KEY_PREFIX'].startswith('beta:')
     assert env['S3_BUCKET_NAME'] == 'tenant-beta' and env['WEBUI_URL'] == 'https://ai-beta.ai.test'
     assert env['WEBUI_ADMIN_EMAIL'] == 'admin@beta.ai.test'
+    assert definition['command'] == [
+        'bash',
+        '-c',
+        'set -a && . /run/secrets/tenant/env && set +a && exec bash start.sh',
+    ]
+    assert list(files) == ['/run/secrets/tenant/env'] and files['/run/secrets/tenant/env']['owner'] == '0'
+    secrets = sourced(rendered['tmp'], files['/run/secrets/tenant/env']['content'])
     # The password is URL-encoded, '/' included.
     assert secrets['DATABASE_URL'] == 'postgresql://tenant_beta:pg%2Fpw%2Bbeta@postgres:5432/openwebui_beta'
     assert secrets['REDIS_URL'] == secrets['WEBSOCKET_REDIS_URL'] == 'redis://tenant_beta:vk-beta@valkey:6379/0'
     assert secrets['S3_ACCESS_KEY_ID'] == 'AKbeta'
+    assert secrets['S3_SECRET_ACCESS_KEY'] == credentials('beta')['s3_secret_key']  # quotes, $( ) and ` kept as text
+    assert (secrets['BAO_ROLE_ID'], secrets['BAO_SECRET_ID']) == ('role-beta', 'sid-beta')
+    assert len(secrets['WEBUI_SECRET_KEY']) == 48 and len(secrets['WEBUI_ADMIN_PASSWORD']) == 24
+    assert not (rendered['tmp'] / 'pwned').exists() and not Path('/tmp/pwned').exists()
 
 
 def test_each_instance_has_its_own_keys(rendered):
-    acme, beta = rendered['by_name']['openwebui-acme'][1], rendered['by_name']['openwebui-beta'][1]
+    acme, beta = (
+        sourced(rendered['tmp'], rendered['by_name'][name][1]['/run/secrets/tenant/env']['content'])
+        for name in ('openwebui-acme', 'openwebui-beta')
+    )
     assert acme['WEBUI_SECRET_KEY'] != beta['WEBUI_SECRET_KEY']
     assert acme['WEBUI_ADMIN_PASSWORD'] != beta['WEBUI_ADMIN_PASSWORD']
 
@@ -256,11 +326,11 @@ def test_each_instance_has_its_own_keys(rendered):
 def test_no_secret_in_the_definitions(rendered):
     text = json.dumps(rendered['definitions'])
     for tenant in ('acme', 'beta'):
-        for field in ('postgres_password', 'valkey_password', 's3_secret_key', 'secret_id'):
+        for field in ('postgres_password', 'valkey_password', 's3_access_key', 's3_secret_key', 'role_id', 'secret_id'):
             assert credentials(tenant)[field] not in text
-    for secrets in rendered['secrets']:
-        for value in secrets.values():
-            assert value not in text
+    for entry in rendered['files']:
+        for line in entry['content'].splitlines():
+            assert line.split('=', 1)[-1].strip().strip("'") not in text, entry['path']
 
 
 def test_a_variable_of_the_wrong_type_is_refused_by_the_roles_own_argument_check(tmp_path):

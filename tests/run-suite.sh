@@ -104,6 +104,8 @@ else
     [[ $(images_needed "$stage") == late ]] && late=with-late
   done
   suite_start=$SECONDS
+  # Before any stage makes a network: the engine up, and the NAT rules that a killed engine left removed.
+  "$BIN/python" tests/harness/harness.py engine || exit 1
   start_images "$late"
   image_stages=(images:early)
   [[ $late == with-late ]] && image_stages+=(images:n8n images:late)
@@ -153,7 +155,9 @@ for i in "${!names[@]}"; do
   echo "==== why ${names[$i]} failed (the last failing lines of its output above)"
   log="$work_dir/${names[$i]//:/_}.log"
   # A failed task's message follows its `fatal:` line, indented: up to 15 of those lines come with it.
-  why=$(awk '/^(TASK|PLAY|RUNNING HANDLER) \[|^_+ .* _+$|^INFO +\[/ { header = $0; more = 0; next }
+  # (Molecule's CRITICAL about the missing default scenario is printed by every scenario, and harmless.)
+  why=$(awk '/^CRITICAL .molecule\/default\/molecule.yml. glob failed/ { next }
+    /^(TASK|PLAY|RUNNING HANDLER) \[|^_+ .* _+$|^INFO +\[/ { header = $0; more = 0; next }
     more > 0 && /^[ \t]/ { print substr($0, 1, 300); more--; next }
     { more = 0 }
     /^fatal:|FAILED!|^ERROR|^CRITICAL|^E +|Error:|^FAILED [^-]/ {

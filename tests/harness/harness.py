@@ -24,6 +24,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -136,6 +137,30 @@ def ensure_engine() -> None:
             return
         time.sleep(1)
     sys.exit('harness: the Docker engine did not answer within 60 s; see dockerd.log')
+
+
+# The rule Docker adds for a bridge network: its subnet's traffic leaving by any other interface is masqueraded.
+DOCKER_NAT_RULE = re.compile(r'^-A POSTROUTING -s (\S+) ! -o (docker0|br-[0-9a-f]{12}) -j MASQUERADE$')
+
+
+def remove_stale_nat_rules(interfaces: Path = Path('/sys/class/net')) -> None:
+    """Remove the masquerading rules of Docker networks whose bridge is gone.
+
+    An engine killed before it removed a network leaves that rule behind. A new network given the
+    same subnet then has the traffic between its instances masqueraded (br_netfilter passes bridged
+    packets through the nat table): each sees the others as the gateway's address, and a test that
+    bans an attacker by its address bans the gateway instead.
+    """
+    if not shutil.which('iptables'):
+        return
+    rules = subprocess.run(
+        ['iptables', '--wait', '-t', 'nat', '-S', 'POSTROUTING'], capture_output=True, text=True, check=False
+    )
+    for rule in rules.stdout.splitlines():
+        match = DOCKER_NAT_RULE.match(rule)
+        if match and not (interfaces / match[2]).exists():
+            log(f'removing the NAT rule of a Docker network that is gone: {rule}')
+            subprocess.run(['iptables', '--wait', '-t', 'nat', '-D', *rule.split()[1:]], check=True)
 
 
 def image_recipe(client: docker.DockerClient, tag: str) -> str | None:
@@ -499,6 +524,7 @@ def main() -> None:
 
     ensure_engine()
     if args.command == 'engine':
+        remove_stale_nat_rules()
         return
     client = docker_client()
     if args.command == 'sandbox-up':

@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 name: progress
 type: aggregate
 short_description: Says which task is still running, on which hosts and for how long, while the terminal is silent
-version_added: 0.4.0
+version_added: 0.1.0
 author:
   - selfhosted_ai.stack maintainers (@selfhosted-ai)
 description:

@@ -6,7 +6,7 @@
 DOCUMENTATION = r"""
 name: supabase_api_key
 short_description: A Supabase API key (anon, service_role) signed HS256 with the JWT secret
-version_added: 0.4.0
+version_added: 0.1.0
 author:
   - selfhosted_ai.stack maintainers (@selfhosted-ai)
 description:

@@ -6,7 +6,7 @@
 DOCUMENTATION = r"""
 name: tenant_app_instances
 short_description: The app instances (container, network, subdomain, limits) of the inventory's tenants
-version_added: 0.3.0
+version_added: 0.1.0
 author:
   - selfhosted_ai.stack maintainers (@selfhosted-ai)
 description:

@@ -5,7 +5,7 @@
 DOCUMENTATION = r"""
 name: backup_sources
 short_description: What a host keeps, as the roles that keep it declare it
-version_added: 0.3.0
+version_added: 0.1.0
 author:
   - selfhosted_ai.stack maintainers (@selfhosted-ai)
 description:

@@ -5,7 +5,7 @@
 DOCUMENTATION = r"""
 name: consumers
 short_description: The published data ports of a host and the inventory hosts that use each
-version_added: 0.2.0
+version_added: 0.1.0
 author:
   - selfhosted_ai.stack maintainers (@selfhosted-ai)
 description:

@@ -5,7 +5,7 @@
 DOCUMENTATION = r"""
 name: endpoint
 short_description: How to reach a service of the stack on a host, as the service's own role defines it
-version_added: 0.2.0
+version_added: 0.1.0
 author:
   - selfhosted_ai.stack maintainers (@selfhosted-ai)
 description:

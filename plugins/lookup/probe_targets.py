@@ -5,7 +5,7 @@
 DOCUMENTATION = r"""
 name: probe_targets
 short_description: The reverse proxy's public routes, as a blackbox exporter on this host probes them
-version_added: 0.3.0
+version_added: 0.1.0
 author:
   - selfhosted_ai.stack maintainers (@selfhosted-ai)
 description:

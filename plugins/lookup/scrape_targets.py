@@ -5,7 +5,7 @@
 DOCUMENTATION = r"""
 name: scrape_targets
 short_description: The metrics endpoints of the inventory, as Prometheus on this host reaches them
-version_added: 0.3.0
+version_added: 0.1.0
 author:
   - selfhosted_ai.stack maintainers (@selfhosted-ai)
 description:

@@ -5,7 +5,7 @@
 DOCUMENTATION = r"""
 module: openbao_config
 short_description: KV engines, auth methods, ACL policies and AppRoles of an OpenBao/Vault server, in one call
-version_added: 0.3.0
+version_added: 0.1.0
 description:
   - Reads what the server has and writes only what differs - KV version 2 engines (O(kv_mounts)), auth methods
     (O(auth_methods)), ACL policies (O(policies)) and AppRoles with a given role_id and a registered secret_id

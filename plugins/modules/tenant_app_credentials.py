@@ -5,7 +5,7 @@
 DOCUMENTATION = r"""
 module: tenant_app_credentials
 short_description: Give each tenant's apps an AppRole secret_id, and read the tenant's credentials with it
-version_added: 0.3.0
+version_added: 0.1.0
 description:
   - For each tenant id, in one call - finds the tenant's AppRole C(tenant-<id>) (made by M(selfhosted_ai.stack.tenant)),
     makes sure its apps hold a working secret_id (kept in the tenant's own path, C(<path_prefix>/<id>/apps_approle)),

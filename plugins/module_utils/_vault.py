@@ -12,6 +12,8 @@ person can act on. Secret values, tokens and secret_ids never appear in those me
 """
 
 import contextlib
+import importlib
+import importlib.util
 import inspect
 import os
 import sys
@@ -19,22 +21,28 @@ import traceback
 
 from ansible.module_utils.basic import env_fallback
 
-try:
-    import hvac
-    import hvac.exceptions
+# hvac (requests with it) takes about a tenth of a second to import, paid again by every task whose worker loads
+# the secret lookup: it is imported by the first connection (_import_hvac), so a run whose secrets are in the file
+# backend never imports it. HAS_HVAC says whether it is installed; a failed import turns it false.
+hvac = None
+requests = None
+HAS_HVAC = importlib.util.find_spec('hvac') is not None
+HVAC_IMPORT_ERROR = None if HAS_HVAC else "ModuleNotFoundError: No module named 'hvac'"
 
-    HAS_HVAC = True
-    HVAC_IMPORT_ERROR = None
-except ImportError:
-    HAS_HVAC = False
-    HVAC_IMPORT_ERROR = traceback.format_exc()
 
-try:
-    import requests.exceptions
-
-    HAS_REQUESTS = True
-except ImportError:
-    HAS_REQUESTS = False
+def _import_hvac():
+    """Import hvac and requests' exceptions into this module, once."""
+    global hvac, requests, HAS_HVAC, HVAC_IMPORT_ERROR
+    if hvac is None and HAS_HVAC:
+        try:
+            importlib.import_module('hvac.exceptions')
+            hvac = importlib.import_module('hvac')
+        except ImportError:
+            HAS_HVAC, HVAC_IMPORT_ERROR = False, traceback.format_exc()
+    if requests is None:
+        with contextlib.suppress(ImportError):
+            importlib.import_module('requests.exceptions')
+            requests = importlib.import_module('requests')
 
 
 AUTH_METHODS = ('auto', 'token', 'approle')
@@ -165,6 +173,7 @@ class VaultConnection:
 
     def validate(self):
         """Check the options without contacting the server; raise VaultError."""
+        _import_hvac()
         if not HAS_HVAC:
             raise VaultError(
                 'the Python library hvac is required for Vault/OpenBao access but could not be '
@@ -206,7 +215,7 @@ class VaultConnection:
 
     def _network_error(self, exc):
         """VaultError for a requests exception, or None when it is not a network problem."""
-        if not HAS_REQUESTS:
+        if requests is None:
             return None
         if isinstance(exc, requests.exceptions.SSLError):
             return VaultError(
@@ -232,7 +241,7 @@ class VaultConnection:
         net = self._network_error(exc)
         if net is not None:
             return net
-        if HAS_HVAC:
+        if hvac is not None:
             detail = self._scrub(_server_errors(exc))
             if isinstance(exc, (hvac.exceptions.Forbidden, hvac.exceptions.Unauthorized)):
                 return VaultError('permission denied while %s at %s: %s' % (action, self.url, detail))
@@ -328,7 +337,7 @@ class VaultConnection:
                 raw = kv.read_secret_version(path=path, mount_point=mount_point, **_raise_on_deleted(kv))
                 break
             except Exception as e:  # pylint: disable=broad-except
-                if not (HAS_HVAC and isinstance(e, hvac.exceptions.InvalidPath)):
+                if not isinstance(e, hvac.exceptions.InvalidPath):
                     raise self._translate(e, 'reading %s/%s' % (mount_point, path)) from e
                 found = self._kv2_read_metadata(kv, path, mount_point)
                 if found is not None:
@@ -355,7 +364,7 @@ class VaultConnection:
         try:
             raw = kv.read_secret_metadata(path=path, mount_point=mount_point)
         except Exception as e:  # pylint: disable=broad-except
-            if HAS_HVAC and isinstance(e, (hvac.exceptions.InvalidPath, hvac.exceptions.Forbidden)):
+            if isinstance(e, (hvac.exceptions.InvalidPath, hvac.exceptions.Forbidden)):
                 # never written, or a token that may not read metadata: a check-and-set write tells
                 return None, 0, False
             raise self._translate(e, 'reading the metadata of %s/%s' % (mount_point, path)) from e
@@ -392,9 +401,9 @@ class VaultConnection:
         try:
             client.secrets.kv.v2.create_or_update_secret(path=path, secret=data, cas=cas, mount_point=mount_point)
         except Exception as e:  # pylint: disable=broad-except
-            if HAS_HVAC and isinstance(e, hvac.exceptions.InvalidRequest) and _CAS_MISMATCH in _server_errors(e):
+            if isinstance(e, hvac.exceptions.InvalidRequest) and _CAS_MISMATCH in _server_errors(e):
                 return False
-            if HAS_HVAC and isinstance(e, hvac.exceptions.InvalidPath):
+            if isinstance(e, hvac.exceptions.InvalidPath):
                 raise VaultError(
                     'no KV version 2 secrets engine is mounted at %r on %s (enable one: '
                     'bao secrets enable -path=%s kv-v2)' % (mount_point, self.url, mount_point)

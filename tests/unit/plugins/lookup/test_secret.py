@@ -16,6 +16,9 @@ import multiprocessing
 import os
 import stat
 import string
+import subprocess
+import sys
+import textwrap
 
 import pytest
 
@@ -480,6 +483,30 @@ def test_vault_backend_without_url_or_token_fails_clearly(secret):
         secret.run(['x'], variables={}, backend='vault')
     with pytest.raises(AnsibleLookupError, match='no token for http://127.0.0.1:1'):
         secret.run(['x'], variables={}, backend='vault', url='http://127.0.0.1:1')
+
+
+def test_the_file_backend_never_imports_hvac(inventory):
+    """hvac is imported by the first Vault connection: a task that reads the file backend does not pay its import."""
+    script = textwrap.dedent(
+        """
+        import sys
+        from ansible.plugins.loader import init_plugin_loader, lookup_loader
+        init_plugin_loader([sys.argv[1]])
+        secret = lookup_loader.get('selfhosted_ai.stack.secret')
+        assert len(secret.run(['app/password'], variables={'inventory_dir': sys.argv[2]}, backend='file')[0]) == 32
+        print(sorted(name for name in sys.modules if name.split('.')[0] in ('hvac', 'requests')))
+        """
+    )
+    collections = os.path.join(os.path.dirname(__file__), '..', '..', '..', '..', '.collections')
+    run = subprocess.run(
+        [sys.executable, '-c', script, os.path.abspath(collections), str(inventory)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.strip() == '[]'
+    assert (inventory / '.secrets').is_dir()
 
 
 def test_missing_hvac_is_reported(secret, monkeypatch):

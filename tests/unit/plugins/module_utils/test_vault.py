@@ -14,6 +14,7 @@ import socket
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
+import hvac.exceptions
 import pytest
 from ports import free_port
 
@@ -301,13 +302,13 @@ class _OldKv2:
     def read_secret_version(self, path, version=None, mount_point='secret'):
         self.calls.append(('read', path, mount_point))
         if path not in self.versions or self.versions[path][1]:
-            raise _vault.hvac.exceptions.InvalidPath('not found')
+            raise hvac.exceptions.InvalidPath('not found')
         return {'data': {'data': self.versions[path][0], 'metadata': {'version': 1}}}
 
     def read_secret_metadata(self, path, mount_point='secret'):
         self.calls.append(('metadata', path, mount_point))
         if path not in self.versions:
-            raise _vault.hvac.exceptions.InvalidPath('not found')
+            raise hvac.exceptions.InvalidPath('not found')
         deleted = '2026-01-01T00:00:00Z' if self.versions[path][1] else ''
         return {'data': {'current_version': 1, 'versions': {'1': {'deletion_time': deleted, 'destroyed': False}}}}
 

@@ -15,7 +15,6 @@ import os
 
 import pytest
 
-from ansible_collections.selfhosted_ai.stack.plugins.module_utils import _vault
 from ansible_collections.selfhosted_ai.stack.plugins.modules import tenant_app_credentials
 
 hvac = pytest.importorskip('hvac')
@@ -152,7 +151,7 @@ def bao(monkeypatch):
     server = FakeOpenBao()
     server.add_tenant('acme', ACME_RECORD)
     monkeypatch.setattr(FakeClient, 'server', server)
-    monkeypatch.setattr(_vault.hvac, 'Client', FakeClient)
+    monkeypatch.setattr(hvac, 'Client', FakeClient)
     return server
 
 

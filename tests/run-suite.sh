@@ -2,7 +2,7 @@
 # The whole suite: prints each stage's output and time as it finishes and a summary, runs every stage
 # even after a failure (so one run shows everything that is broken) and exits non-zero if any failed.
 #   tests/run-suite.sh [SCENARIO ...]     all stages, molecule for the given scenarios
-#   tests/run-suite.sh --only lint        one stage
+#   tests/run-suite.sh --only lint        one stage (lint, unit, integration or molecule:<scenario>)
 # SUITE_JOBS (default 2) stages run side by side. One molecule scenario keeps about one core busy
 # (a module run is a Python start and an import in the instance, not a wait on the connection), so
 # on CI's 2 cores two lanes nearly halve the suite; 1 runs the stages one after another.
@@ -67,6 +67,9 @@ start_stage() {  # name command...
   echo "==== stage $1: start $(date -u +%H:%M:%S)"
   run_logged "$@" &
 }
+start_named() {  # stage: lint, unit, integration or molecule:<scenario>
+  case $1 in molecule:*) start_stage "$1" stage_molecule "${1#molecule:}" ;; *) start_stage "$1" "stage_$1" ;; esac
+}
 without() {  # stage array-elements...: the elements other than stage
   local drop=$1 stage
   shift
@@ -93,7 +96,7 @@ start_images() {  # with-late | without-late
 }
 
 if [[ ${1:-} == --only ]]; then
-  start_stage "$2" "stage_$2"
+  start_named "$2"
   wait
   report "$2"
 else
@@ -130,7 +133,7 @@ else
     for stage in "${pending[@]}"; do
       ((${#running[@]} < SUITE_JOBS)) || break
       images_built "$(images_needed "$stage")" || continue
-      case $stage in molecule:*) start_stage "$stage" stage_molecule "${stage#molecule:}" ;; *) start_stage "$stage" "stage_$stage" ;; esac
+      start_named "$stage"
       running+=("$stage")
       mapfile -t pending < <(without "$stage" "${pending[@]}")
     done

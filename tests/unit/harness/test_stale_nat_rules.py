@@ -46,6 +46,9 @@ def test_only_the_rules_of_missing_docker_bridges_are_deleted(tmp_path, monkeypa
 
 
 def test_nothing_is_run_without_iptables(monkeypatch):
+    def run(command, **kwargs):
+        raise AssertionError(f'ran {command}')
+
     monkeypatch.setattr(harness.shutil, 'which', lambda name: None)
-    monkeypatch.setattr(harness.subprocess, 'run', lambda *args, **kwargs: (_ for _ in ()).throw(AssertionError))
+    monkeypatch.setattr(harness.subprocess, 'run', run)
     harness.remove_stale_nat_rules(Path('/nonexistent'))

@@ -41,6 +41,9 @@ ROLE_GROUPS = {
     'monitoring': ('monitoring',),
 }
 
+# The role files RoleScope read in this process, by path.
+_LOADED = {}
+
 _LOOPBACK = re.compile(r'^(127\.|::1$|\[::1\]$|localhost$)')
 
 
@@ -59,9 +62,12 @@ class RoleScope:
         self._plugin = plugin
 
     def _load(self, path):
-        if not path.is_file():
-            return {}
-        return self._loader.load_from_file(str(path), trusted_as_template=True) or {}
+        # Parsed once per process and shared (read only): a task's lookups may read every role's files (consumers does),
+        # and Ansible's loader hands out a deep copy of its cached parse on each call.
+        if path not in _LOADED:
+            found = path.is_file() and self._loader.load_from_file(str(path), trusted_as_template=True)
+            _LOADED[path] = found or {}
+        return _LOADED[path]
 
     def declares(self, role, name):
         """Whether the role's vars/main.yml declares ``__<role>_<name>``."""

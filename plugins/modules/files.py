@@ -273,13 +273,15 @@ def main():
     if relative:
         module.fail_json(msg='paths must be absolute: %s; nothing was changed' % ', '.join(relative))
     # A slip in a variable must not empty the host: / and the directories right under it are never removed.
-    shallow = [
-        path for path in params['absent'] if len([part for part in path.split('/') if part not in ('', '.')]) < 2
+    refused = [
+        path
+        for path in params['absent']
+        if '..' in path.split('/') or len([part for part in path.split('/') if part not in ('', '.')]) < 2
     ]
-    if shallow or any('..' in path.split('/') for path in params['absent']):
+    if refused:
         module.fail_json(
             msg='absent: %s refused (/, a directory right under it, or a path with ..); nothing was changed'
-            % ', '.join(shallow or [path for path in params['absent'] if '..' in path.split('/')])
+            % ', '.join(refused)
         )
     unplaced = [f['path'] for f in params['files'] if f.get('validate') and '%s' not in f['validate']]
     if unplaced:

@@ -67,6 +67,16 @@ options:
     type: list
     elements: str
     default: []
+  apps_hosts:
+    description:
+      - The inventory hosts that may run app instances (group C(tenant_apps), else group C(apps)); a tenant whose
+        C(apps_host) is not one of them is refused. Unset - no check.
+    type: list
+    elements: str
+  default_apps_host:
+    description: The host of the instances of tenants without C(apps_host) (C(tenant_apps_default_host)).
+    type: str
+    default: ''
 """
 
 EXAMPLES = r"""
@@ -80,7 +90,7 @@ _value:
   description:
     - One mapping per tenant and app, in the order of the list - tenant, app, state, purge, container, network, host,
       port, upstream, volume, memory, cpus, workers (the names of the n8n queue-mode workers, empty for regular mode and
-      other apps), database, db_user, valkey_user, key_prefix, bucket, approle. No secret.
+      other apps), apps_host (the inventory host that runs it), database, db_user, valkey_user, key_prefix, bucket, approle. No secret.
   type: list
   elements: dict
 """
@@ -135,6 +145,8 @@ def tenant_app_instances(
     app_cpus=1.0,
     taken_hosts=None,
     n8n_workers=0,
+    apps_hosts=None,
+    default_apps_host='',
 ):
     try:
         validated = validate_tenants(list(tenants) if isinstance(tenants, (list, tuple)) else tenants, default_apps)
@@ -154,6 +166,12 @@ def tenant_app_instances(
     used_containers = {}
     instances = []
     for tenant in validated:
+        apps_host = tenant.apps_host or default_apps_host
+        if tenant.present and tenant.apps and apps_hosts is not None and apps_host not in apps_hosts:
+            _fail(
+                'tenant %s: its apps would run on %r, which is not a host for tenant apps (%s); set its apps_host to '
+                'one of them' % (tenant.id, apps_host, ', '.join(apps_hosts) or 'the group is empty')
+            )
         for app in tenant.apps:
             where = 'tenant %s, app %s' % (tenant.id, app)
             if app not in SUPPORTED_APPS:
@@ -206,6 +224,7 @@ def tenant_app_instances(
                     'memory': tenant.quotas.get('app_memory', str(app_memory).strip().lower()),
                     'cpus': tenant.quotas.get('app_cpus', app_cpus),
                     'workers': workers,
+                    'apps_host': apps_host,
                     # The tenant's slice, as the tenant module names it (docs/tenants.md).
                     'database': '%s_%s' % (app, tenant.id),
                     'db_user': tenant.pg_role,

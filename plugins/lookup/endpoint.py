@@ -63,11 +63,12 @@ def reach(endpoint, host, from_host):
         return dict(endpoint, host=host, address=endpoint['container'], reach_port=int(endpoint['port']))
     published = outside_addresses(endpoint)
     if int(endpoint.get('published_port') or 0) <= 0 or not published:
+        # The role's variables are named <prefix>_published_port and <prefix>_published_addresses.
+        prefix = endpoint.get('variable_prefix') or endpoint['service']
         raise AnsibleLookupError(
             f'endpoint: {endpoint["service"]} on {host} is not published where {from_host} can reach it (published on '
             f'{endpoint.get("published_addresses")}, port {endpoint.get("published_port")}): set '
-            f'{endpoint["service"]}_published_port and a private address of {host} in '
-            f'{endpoint["service"]}_published_addresses'
+            f'{prefix}_published_port and a private address of {host} in {prefix}_published_addresses'
         )
     return dict(endpoint, host=host, address=published[0], reach_port=int(endpoint['published_port']))
 

@@ -154,15 +154,17 @@ def check_app(tenant_id, value):
 class Tenant:
     """One validated tenant of the input list."""
 
-    __slots__ = ('id', 'display_name', 'apps', 'state', 'purge', 'quotas')
+    __slots__ = ('id', 'display_name', 'apps', 'state', 'purge', 'quotas', 'apps_host')
 
-    def __init__(self, tenant_id, display_name, apps, state, purge, quotas):
+    def __init__(self, tenant_id, display_name, apps, state, purge, quotas, apps_host=None):
         self.id = tenant_id
         self.display_name = display_name
         self.apps = apps
         self.state = state
         self.purge = purge
         self.quotas = quotas
+        # The inventory host that runs the tenant's app instances (role tenant_apps); None: the role's default.
+        self.apps_host = apps_host
 
     @property
     def present(self):
@@ -266,6 +268,11 @@ def check_n8n_workers(value, what):
     return value
 
 
+_TENANT_KEYS = ('id', 'display_name', 'apps', 'state', 'purge', 'quotas', 'apps_host')
+# An inventory host name as a tenant's apps_host names it (the role tenant_apps checks it is in group apps).
+_INVENTORY_HOST_RE = re.compile(r'[A-Za-z0-9][A-Za-z0-9_.-]{0,252}', re.ASCII)
+
+
 def validate_tenants(raw_list, default_apps=None):
     """Validate the whole list; return Tenant objects or raise TenantInputError.
 
@@ -279,11 +286,11 @@ def validate_tenants(raw_list, default_apps=None):
     for index, raw in enumerate(raw_list):
         if not isinstance(raw, dict):
             raise TenantInputError('tenants[%d] is %s, not a dictionary' % (index, _describe(raw)))
-        unknown = set(raw) - set(('id', 'display_name', 'apps', 'state', 'purge', 'quotas'))
+        unknown = set(raw) - set(_TENANT_KEYS)
         if unknown:
             raise TenantInputError(
-                'tenants[%d]: unknown key(s) %s; allowed: id, display_name, apps, state, purge, quotas'
-                % (index, ', '.join(sorted(repr(k) for k in unknown)))
+                'tenants[%d]: unknown key(s) %s; allowed: %s'
+                % (index, ', '.join(sorted(repr(k) for k in unknown)), ', '.join(_TENANT_KEYS))
             )
         if 'id' not in raw:
             raise TenantInputError('tenants[%d] has no id' % index)
@@ -318,6 +325,12 @@ def validate_tenants(raw_list, default_apps=None):
         apps = [check_app(tenant_id, app) for app in apps]
         if len(set(apps)) != len(apps):
             raise TenantInputError('tenant %s: apps %s lists an app twice' % (tenant_id, apps))
+        apps_host = raw.get('apps_host')
+        if apps_host is not None and not (isinstance(apps_host, str) and _INVENTORY_HOST_RE.fullmatch(apps_host)):
+            raise TenantInputError(
+                'tenant %s: apps_host must be the name of an inventory host (letters, digits, _ . -), got %s'
+                % (tenant_id, _describe(apps_host))
+            )
         quotas = raw.get('quotas') or {}
         if not isinstance(quotas, dict):
             raise TenantInputError('tenant %s: quotas must be a dictionary' % tenant_id)
@@ -367,7 +380,7 @@ def validate_tenants(raw_list, default_apps=None):
                     'tenant %s: quota qdrant_distance must be one of %s' % (tenant_id, ', '.join(QDRANT_DISTANCES))
                 )
             clean_quotas[key] = value
-        result.append(Tenant(tenant_id, display_name, apps, state, purge, clean_quotas))
+        result.append(Tenant(tenant_id, display_name, apps, state, purge, clean_quotas, apps_host))
     return result
 
 

@@ -79,6 +79,12 @@ options:
             the tenant's n8n; 0 is regular mode), for the role C(selfhosted_ai.stack.tenant_apps) - checked here and
             used there.
         type: dict
+      apps_host:
+        description:
+          - The inventory host (of group C(apps)) that runs the tenant's app instances, for the role
+            C(selfhosted_ai.stack.tenant_apps); unset - the role's C(tenant_apps_default_host). Checked here (a host
+            name), used there; this module makes the same slice wherever the apps run.
+        type: str
   default_apps:
     description: Apps of tenants that do not list their own.
     type: list
@@ -195,6 +201,7 @@ def argument_spec():
                 state=dict(type='str', default='present', choices=['present', 'absent']),
                 purge=dict(type='bool', default=False),
                 quotas=dict(type='dict'),
+                apps_host=dict(type='str'),
             ),
         ),
         default_apps=dict(type='list', elements='str', default=[]),

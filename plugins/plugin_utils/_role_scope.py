@@ -36,6 +36,8 @@ ROLE_GROUPS = {
     # Supabase (its own supabase/postgres) on the hosts of group supabase, the data host usually.
     'supabase': ('supabase',),
     'reverse_proxy': ('proxy',),
+    # Tenants' apps (group tenant_apps, else apps: the role decides) and their routes on the proxy hosts.
+    'tenant_apps': ('tenant_apps', 'apps', 'proxy'),
     'backup': ('backup',),
     'exporters': ('docker_hosts',),
     'monitoring': ('monitoring',),

@@ -136,3 +136,28 @@ def test_the_backup_store_admits_only_the_hosts_that_back_up_there(tmp_path):
         for source in ['10.20.0.40', '10.20.0.20']  # app1, data1
     ] + ['-p tcp -m conntrack --ctorigdstport 8333 -j DROP']
     assert port_rules(rules, 5432) == [] and port_rules(rules, 6379) == []
+
+
+def test_with_tenants_the_gateway_of_app1_admits_edge1_alone_and_data1_admits_app1(tmp_path):
+    # The tenants' apps run on app1 (group apps), which does not run the proxy: its gateway's port admits edge1's
+    # proxy alone, and data1's S3 and OpenBao, published once there are tenants, admit app1 beside what they did.
+    tenants = {'tenants': [{'id': 'acme'}]}
+    rc, output, rules = render(tmp_path, target='app1', **tenants)
+    assert rc == 0, output[-3000:]
+    assert port_rules(rules, 8480) == [
+        '-p tcp -m conntrack --ctorigdstport 8480 -s 10.20.0.10 -j RETURN',
+        '-p tcp -m conntrack --ctorigdstport 8480 -j DROP',
+    ]
+    rc, output, rules = render(tmp_path, target='data1', **tenants)
+    assert rc == 0, output[-3000:]
+    assert port_rules(rules, 8333) == [
+        '-p tcp -m conntrack --ctorigdstport 8333 -s 10.20.0.40 -j RETURN',
+        '-p tcp -m conntrack --ctorigdstport 8333 -j DROP',
+    ]
+    assert port_rules(rules, 8200) == [
+        f'-p tcp -m conntrack --ctorigdstport 8200 -s {source} -j RETURN' for source in ['10.20.0.40', '10.20.0.10']
+    ] + ['-p tcp -m conntrack --ctorigdstport 8200 -j DROP']
+    # Without tenants no gateway runs, and nothing is published for it.
+    rc, output, rules = render(tmp_path, target='app1')
+    assert rc == 0, output[-3000:]
+    assert port_rules(rules, 8480) == []

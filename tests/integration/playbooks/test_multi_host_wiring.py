@@ -13,7 +13,7 @@ import json
 import subprocess
 from pathlib import Path
 
-from ansible_run import play_locally
+from ansible_run import REPO, play_locally
 
 PLAYBOOK = """
 - hosts: app1
@@ -59,3 +59,34 @@ def test_an_empty_ollama_list_is_refused(tmp_path):
     result = render_open_webui(tmp_path, json.dumps({'open_webui_ollama_base_urls': []}))
     assert result.returncode != 0
     assert 'the Ollama URLs (at least one)' in result.stdout
+
+
+TENANT_APPS_PLAYBOOK = """
+- hosts: edge1:app1
+  gather_facts: false
+  tasks:
+    # The role's own checks; public: its defaults and vars, under the inventory's, for the task below.
+    - ansible.builtin.include_role: {name: selfhosted_ai.stack.tenant_apps, tasks_from: validate.yml, public: true}
+    - ansible.builtin.copy:
+        content: >-
+          {{ {'routes': __tenant_apps_routes | map(attribute='upstream') | list if __tenant_apps_runs_proxy else [],
+              'here': __tenant_apps_here | map(attribute='container') | list,
+              'gateway': lookup('ansible.builtin.template', repo ~ '/roles/tenant_apps/templates/tenant_gateway.caddy.j2')
+                         if __tenant_apps_gateway_here else ''} | to_json }}
+        dest: "{{ out }}-{{ inventory_hostname }}.json"
+        mode: "0600"
+      delegate_to: localhost
+"""
+
+
+def test_tenant_apps_on_app1_are_routed_by_edge1_through_app1s_gateway(tmp_path):
+    variables = {'repo': str(REPO), 'out': str(tmp_path / 'out'), 'tenants': [{'id': 'acme'}]}
+    result = play_locally(tmp_path, TENANT_APPS_PLAYBOOK, json.dumps(variables))
+    assert result.returncode == 0, result.stdout + result.stderr
+    edge1, app1 = (json.loads((tmp_path / f'out-{host}.json').read_text()) for host in ('edge1', 'app1'))
+    # app1 runs acme's apps; edge1's proxy sends their subdomains to app1's gateway, on app1's private address.
+    assert app1['here'] == ['n8n-acme', 'openwebui-acme'] and edge1['here'] == []
+    assert edge1['routes'] == ['10.20.0.40:8480', '10.20.0.40:8480']
+    # The gateway trusts edge1 alone and sends the tenants' Ollama calls to the GPU hosts.
+    assert 'trusted_proxies static 10.20.0.10\n' in app1['gateway']
+    assert 'reverse_proxy 10.20.0.31:11434 10.20.0.32:11434 {' in app1['gateway']

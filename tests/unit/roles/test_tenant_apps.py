@@ -67,8 +67,9 @@ def credentials(tenant_id):
     }
 
 
-def run(tmp_path, play, tenants, **extra):
-    (tmp_path / 'hosts').write_text(INVENTORY)
+def run(tmp_path, play, tenants, inventory=INVENTORY, limit='all', **extra):
+    """ansible-playbook of ``play`` against ``inventory`` with the tenants and the role's usual settings."""
+    (tmp_path / 'hosts').write_text(inventory)
     (tmp_path / 'play.yml').write_text(play)
     extra_vars = {
         'tenants': tenants,
@@ -82,6 +83,8 @@ def run(tmp_path, play, tenants, **extra):
     return ansible_playbook(
         '-i',
         tmp_path / 'hosts',
+        '--limit',
+        limit,
         tmp_path / 'play.yml',
         '-e',
         json.dumps(extra_vars),

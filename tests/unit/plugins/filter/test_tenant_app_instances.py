@@ -185,3 +185,43 @@ def test_duplicate_subdomain_across_tenants_is_refused():
         instances(
             [{'id': 'beta'}, {'id': 'aibeta'}], host_names={'n8n': '{id}.{domain}', 'openwebui': 'ai{id}.{domain}'}
         )
+
+
+def test_each_tenant_runs_on_its_apps_host_or_the_default_one():
+    result = instances(
+        [{'id': 'acme', 'apps_host': 'app2'}, {'id': 'beta', 'apps': ['n8n']}],
+        apps_hosts=['app1', 'app2'],
+        default_apps_host='app1',
+    )
+    assert [(i['container'], i['apps_host']) for i in result] == [
+        ('n8n-acme', 'app2'),
+        ('openwebui-acme', 'app2'),
+        ('n8n-beta', 'app1'),
+    ]
+
+
+@pytest.mark.parametrize(
+    ('tenants', 'options', 'message'),
+    [
+        (
+            [{'id': 'acme', 'apps_host': 'db1'}],
+            {'apps_hosts': ['app1'], 'default_apps_host': 'app1'},
+            "tenant acme: its apps would run on 'db1', which is not a host for tenant apps (app1)",
+        ),
+        # No apps host at all: the default is empty.
+        ([{'id': 'acme'}], {'apps_hosts': [], 'default_apps_host': ''}, "would run on '', which is not a host for"),
+        ([{'id': 'acme', 'apps_host': 'app 1'}], {}, 'tenant acme: apps_host must be the name of an inventory host'),
+        ([{'id': 'acme', 'apps_host': ['app1']}], {}, 'tenant acme: apps_host must be the name of an inventory host'),
+    ],
+    ids=['host-outside-group-apps', 'no-apps-host', 'host-name-with-a-space', 'host-name-not-a-string'],
+)
+def test_a_placement_outside_the_tenant_apps_hosts_is_refused(tenants, options, message):
+    with pytest.raises(AnsibleFilterError) as error:
+        instances(tenants, **options)
+    assert message in str(error.value)
+
+
+def test_an_absent_tenant_needs_no_apps_host_in_the_group():
+    # Its containers are removed wherever they run; the host it ran on may have left the inventory.
+    (n8n,) = instances([{'id': 'acme', 'apps': ['n8n'], 'state': 'absent', 'apps_host': 'gone1'}], apps_hosts=['app1'])
+    assert (n8n['state'], n8n['apps_host']) == ('absent', 'gone1')

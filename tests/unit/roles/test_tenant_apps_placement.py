@@ -46,7 +46,8 @@ TENANTS = [
 ]
 
 
-def run(tmp_path, play, tenants=TENANTS, limit='all'):
+def run(tmp_path, play, tenants=None, limit='all'):
+    tenants = TENANTS if tenants is None else tenants
     return run_role_play(tmp_path, play, tenants, inventory=INVENTORY, limit=limit, out=str(tmp_path / 'out'))
 
 

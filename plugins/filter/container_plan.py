@@ -184,7 +184,7 @@ def container_plan(
         name: {
             'fingerprint': fingerprint,
             'run_needed': run_needed,
-            'converge_needed': run_needed or bool(missing_volumes) or not started_here,
+            'converge_needed': run_needed or bool(missing_volumes),
             # The outcome of a container left alone (converge.yml records the others').
             'changed': False,
             'started': started_here and not check_mode,

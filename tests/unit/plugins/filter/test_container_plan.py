@@ -91,8 +91,9 @@ def test_a_definition_docker_checked_is_not_checked_again_until_it_changes():
     reason = 'no NVIDIA GPU found'
     fingerprint = plan(not_started_reason=reason)['fingerprint']
     result = plan(not_started_reason=reason, checked={'valkey': fingerprint})
-    # The converge still runs: it says why the container is not started.
-    assert not result['run_needed'] and result['converge_needed'] and not result['running']
+    # Nothing to converge: the plan's outcome is the recorded one (main.yml says why it is not started).
+    assert not result['run_needed'] and not result['converge_needed'] and not result['running']
+    assert not result['started'] and not result['ready']
     assert plan(not_started_reason=reason, checked={'valkey': '0' * 64})['run_needed']
     assert plan(not_started_reason=reason, checked={'ollama': fingerprint})['run_needed']
     assert plan(

@@ -162,7 +162,7 @@ def test_bad_input_is_refused_by_the_first_task(tmp_path, tenants, extra, messag
     tasks = re.findall(r'^TASK \[([^\]]*)\]', out, re.MULTILINE)
     assert tasks == [
         "selfhosted_ai.stack.tenant_apps : Check the role's variables against its argument specs",
-        "selfhosted_ai.stack.tenant_apps : Check the tenants' app instances and the role's settings",
+        "selfhosted_ai.stack.tenant_apps : Check the role's settings",
     ], out
 
 

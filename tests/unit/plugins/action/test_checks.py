@@ -1,0 +1,77 @@
+# Copyright (c) selfhosted_ai.stack contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The checks action: a chain of assert tasks in one task, each check with its own message."""
+
+from __future__ import annotations
+
+import re
+
+from ansible_run import ansible_playbook_on_localhost
+
+PLAY = """
+- hosts: localhost
+  gather_facts: false
+  vars:
+    databases: [{name: app}, {name: Bad-Name}]
+    memory_mb: 512
+  tasks:
+    - name: Check the settings
+      selfhosted_ai.stack.checks:
+        checks:
+          - that: memory_mb | int >= 256
+            # Rendered only when the check fails.
+            msg: "memory_mb too small {{ no_such_variable }}"
+          - that:
+              - item.name is match('^[a-z]+$')
+            msg: "databases entry {{ item.name }} is not a lower-case name (memory {{ memory_mb }})"
+            loop: "{{ databases[:limit | int] }}"
+          - that: false
+            when: memory_mb | int > 1024
+            msg: applies only above 1 GB
+          - that: "{{ last | default(true) }}"
+            msg: the last check failed
+"""
+
+
+def run(tmp_path, *extra):
+    (tmp_path / 'play.yml').write_text(PLAY)
+    args = []
+    for value in extra:
+        args += ['-e', value]
+    proc = ansible_playbook_on_localhost(*args, tmp_path / 'play.yml')
+    return proc, proc.stdout + proc.stderr
+
+
+def test_every_check_passes_in_one_task_and_no_message_is_rendered(tmp_path):
+    proc, out = run(tmp_path, 'limit=1')
+    assert proc.returncode == 0, out
+    assert re.search(r'localhost\s+: ok=1\s+changed=0 .* failed=0', out), out
+
+
+def test_the_first_failing_check_stops_the_task_with_its_message_for_the_item(tmp_path):
+    # The last check would fail too: it is never evaluated.
+    proc, out = run(tmp_path, 'limit=2', 'last=false')
+    assert proc.returncode != 0, out
+    assert 'databases entry Bad-Name is not a lower-case name (memory 512)' in out, out
+    assert 'the last check failed' not in out, out
+
+
+def test_a_check_whose_when_is_false_is_skipped_and_one_whose_when_is_true_runs(tmp_path):
+    proc, out = run(tmp_path, 'limit=1', 'memory_mb=2048')
+    assert proc.returncode != 0 and 'applies only above 1 GB' in out, out
+    proc, out = run(tmp_path, 'limit=1', 'last=false')
+    assert proc.returncode != 0 and 'the last check failed' in out, out
+
+
+def test_a_loop_that_is_not_a_list_is_a_clear_error(tmp_path):
+    (tmp_path / 'bad.yml').write_text(PLAY.replace('loop: "{{ databases[:limit | int] }}"', 'loop: "{{ memory_mb }}"'))
+    proc = ansible_playbook_on_localhost(tmp_path / 'bad.yml')
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and 'the loop of check 2 must be a list (got a number)' in out, out
+
+
+def test_a_malformed_check_is_refused_naming_it(tmp_path):
+    (tmp_path / 'bad.yml').write_text(PLAY.replace('msg: applies only above 1 GB', 'message: applies only above 1 GB'))
+    proc = ansible_playbook_on_localhost(tmp_path / 'bad.yml', '-e', 'limit=1')
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and 'check 3 must be a mapping of that, msg and optionally loop, when' in out, out

@@ -206,7 +206,8 @@ def molecule_instance_names() -> list[str]:
 
 
 def build_docker_variant(client: docker.DockerClient, name: str, force: bool) -> str:
-    base = build_instance_image(client, name.removesuffix(DOCKER_VARIANT_SUFFIX), force)
+    # `force` rebuilds the variant only: the base is built (or forced) under its own name, earlier in the same loop.
+    base = build_instance_image(client, name.removesuffix(DOCKER_VARIANT_SUFFIX))
     tag = f'{INSTANCE_REPOSITORY}:{name}'
     packages = docker_variant_packages()
     recipe = sha256_of(image_recipe(client, base) or '', ' '.join(packages))

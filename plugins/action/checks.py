@@ -2,7 +2,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Action of selfhosted_ai.stack.checks (documented in plugins/modules/checks.py): a role's input checks, each with
-its own message, in one task instead of one ansible.builtin.assert task per check."""
+its own message, and optionally its argument specs, in one task instead of one task per check."""
 
 from __future__ import annotations
 
@@ -10,9 +10,11 @@ from collections import ChainMap
 from collections.abc import Mapping
 
 from ansible.errors import AnsibleActionFail
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 
 CHECK_KEYS = {'that', 'msg', 'loop', 'when'}
+OPTIONS = {'checks', 'argument_spec'}
 
 
 def _as_list(value, what):
@@ -23,7 +25,14 @@ def _as_list(value, what):
 
 
 def _kind(value):
-    for kind, name in ((str, 'a string'), (Mapping, 'a mapping'), (bool, 'a boolean'), ((int, float), 'a number')):
+    kinds = (
+        (str, 'a string'),
+        (Mapping, 'a mapping'),
+        (list, 'a list'),
+        (bool, 'a boolean'),
+        ((int, float), 'a number'),
+    )
+    for kind, name in kinds:
         if isinstance(value, kind):
             return name
     return 'nothing' if value is None else 'something else'
@@ -46,9 +55,16 @@ class ActionModule(ActionBase):
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         checks = self._task.args.get('checks')
-        unknown = set(self._task.args) - {'checks'}
+        unknown = set(self._task.args) - OPTIONS
         if unknown or not isinstance(checks, list) or not checks:
-            raise AnsibleActionFail('checks: takes one option, checks, a non-empty list of {that, msg[, loop, when]}')
+            raise AnsibleActionFail(
+                'checks: takes checks, a non-empty list of {that, msg[, loop, when]}, and optionally argument_spec'
+            )
+        if 'argument_spec' in self._task.args:
+            failure = self._argument_spec_failure(self._task.args['argument_spec'], task_vars or {})
+            if failure:
+                result.update(failure)
+                return result
         for number, check in enumerate(checks, start=1):
             if not isinstance(check, dict) or not {'that', 'msg'} <= set(check) or set(check) - CHECK_KEYS:
                 raise AnsibleActionFail(
@@ -60,6 +76,22 @@ class ActionModule(ActionBase):
                 return result
         result.update(changed=False, msg='%d checks passed' % len(checks))
         return result
+
+    def _argument_spec_failure(self, argument_spec, task_vars):
+        """What ansible.builtin.validate_argument_spec reports for these options, with its message; None if valid."""
+        if not isinstance(argument_spec, Mapping):
+            raise AnsibleActionFail(
+                'checks: argument_spec must be a mapping of options (got %s)' % _kind(argument_spec)
+            )
+        provided = self._templar.template({name: task_vars[name] for name in argument_spec if name in task_vars})
+        outcome = ArgumentSpecValidator(dict(argument_spec)).validate(provided, validate_role_argument_spec=True)
+        if not outcome.error_messages:
+            return None
+        return {
+            'failed': True,
+            'msg': 'Validation of arguments failed:\n%s' % '\n'.join(outcome.error_messages),
+            'argument_errors': outcome.error_messages,
+        }
 
     def _first_failure(self, check, number):
         conditions = _as_list(check['that'], 'that of check %d' % number)

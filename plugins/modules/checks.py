@@ -16,9 +16,18 @@ description:
   - Evaluates the conditions of each check in O(checks), in order, as M(ansible.builtin.assert) does, and fails with
     the message of the first check whose condition is false - what a chain of assert tasks does, in one task. A
     rerun pays for one task instead of one per check, and a message is rendered only when its check fails.
+  - With O(argument_spec), the task first checks the variables a role's argument specs name, as
+    M(ansible.builtin.validate_argument_spec) does (types, choices, required options; the same message), so a role
+    validates its input in one task.
   - Runs on the controller; the host is not contacted.
   - This is an action plugin; the module file only documents it.
 options:
+  argument_spec:
+    description:
+      - The options of an argument spec (a role's C(argument_specs.<entry point>.options)), checked against the
+        variables of the same names before any check; a variable that does not match is an error listing every
+        mismatch.
+    type: dict
   checks:
     description: The checks, evaluated in order; the first that fails stops the task.
     type: list
@@ -59,6 +68,7 @@ attributes:
 EXAMPLES = r"""
 - name: Check the role's settings
   selfhosted_ai.stack.checks:
+    argument_spec: "{{ (lookup('ansible.builtin.file', role_path ~ '/meta/argument_specs.yml') | from_yaml).argument_specs.main.options }}"
     checks:
       - that: postgres_memory_mb | int >= 256
         msg: "postgres_memory_mb must be at least 256 (got {{ postgres_memory_mb }})."
@@ -80,4 +90,9 @@ assertion:
   description: The condition that was false.
   returned: failed
   type: str
+argument_errors:
+  description: What did not match the argument spec, one message per variable.
+  returned: failed
+  type: list
+  elements: str
 """

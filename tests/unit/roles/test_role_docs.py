@@ -128,3 +128,13 @@ def test_rewrite_keeps_the_prose_and_refuses_a_readme_without_markers(tmp_path):
     assert role_docs.rewrite(text, block, tmp_path) == f'# r\n\nprose before\n\n{block}\n\nprose after\n'
     with pytest.raises(SystemExit, match='marker'):
         role_docs.rewrite('# r\n| a | b |\n', block, tmp_path)
+
+
+@pytest.mark.parametrize(
+    'role', [role for role in ROLES if (ROOT / 'roles' / role / 'tasks' / 'validate.yml').exists()]
+)
+def test_the_first_input_check_also_checks_the_argument_specs(role):
+    # One task per role for all of its input (the playbooks import roles with rolespec_validate: false).
+    first = role_docs.load_yaml(ROOT / 'roles' / role / 'tasks' / 'validate.yml')[0]
+    assert 'selfhosted_ai.stack.checks' in first, f'{role}: the first task of tasks/validate.yml is not a checks task'
+    assert 'argument_specs.main.options' in first['selfhosted_ai.stack.checks'].get('argument_spec', ''), role

@@ -158,12 +158,9 @@ def test_bad_input_is_refused_by_the_first_task(tmp_path, tenants, extra, messag
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0, out
     assert message in out, out
-    # The role's second task failed (after its check of its argument specs): nothing ran before it.
+    # The role's first task (its argument specs, then its checks) failed: nothing ran before it.
     tasks = re.findall(r'^TASK \[([^\]]*)\]', out, re.MULTILINE)
-    assert tasks == [
-        "selfhosted_ai.stack.tenant_apps : Check the role's variables against its argument specs",
-        "selfhosted_ai.stack.tenant_apps : Check the role's settings",
-    ], out
+    assert tasks == ["selfhosted_ai.stack.tenant_apps : Check the role's settings"], out
 
 
 def test_no_tenants_nothing_runs(tmp_path):
@@ -342,4 +339,4 @@ def test_a_variable_of_the_wrong_type_is_refused_by_the_roles_own_argument_check
     assert proc.returncode != 0, out
     assert 'Validation of arguments failed' in out and 'tenant_apps_ollama_gate_port' in out, out
     tasks = re.findall(r'^TASK \[([^\]]*)\]', out, re.MULTILINE)
-    assert tasks == ["selfhosted_ai.stack.tenant_apps : Check the role's variables against its argument specs"], out
+    assert tasks == ["selfhosted_ai.stack.tenant_apps : Check the role's settings"], out

@@ -17,6 +17,9 @@ PLAY = """
   tasks:
     - name: Check the settings
       selfhosted_ai.stack.checks:
+        argument_spec:
+          memory_mb: {type: int, required: true}
+          databases: {type: list, elements: dict}
         checks:
           - that: memory_mb | int >= 256
             # Rendered only when the check fails.
@@ -75,3 +78,24 @@ def test_a_malformed_check_is_refused_naming_it(tmp_path):
     proc = ansible_playbook_on_localhost(tmp_path / 'bad.yml', '-e', 'limit=1')
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0 and 'check 3 must be a mapping of that, msg and optionally loop, when' in out, out
+
+
+def test_the_argument_spec_is_checked_first_with_the_message_of_validate_argument_spec(tmp_path):
+    # memory_mb is no number: the spec stops the task before the first check (whose message would not render).
+    proc, out = run(tmp_path, 'limit=1', 'memory_mb=lots')
+    assert proc.returncode != 0, out
+    assert 'Validation of arguments failed' in out and 'memory_mb' in out, out
+    assert 'no_such_variable' not in out and 'memory_mb too small' not in out, out
+
+
+def test_an_argument_spec_that_is_not_a_mapping_is_a_clear_error(tmp_path):
+    (tmp_path / 'bad.yml').write_text(
+        PLAY.replace(
+            'argument_spec:\n          memory_mb: {type: int, required: true}\n          databases: {type: list, elements: dict}\n',
+            'argument_spec: [memory_mb, databases]\n',
+        )
+    )
+    proc = ansible_playbook_on_localhost(tmp_path / 'bad.yml', '-e', 'limit=1')
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and 'argument_spec must be a mapping of options (got a list)' in out, out
+    assert 'argument_spec: [memory_mb, databases]' in (tmp_path / 'bad.yml').read_text(), out

@@ -34,6 +34,25 @@ ROLES = {
 }
 
 
+# validate.yml also checks the role's argument specs, which templates every option: given here, the options whose
+# defaults ask the endpoint lookup for the data host's services (that needs the data host's facts, which this play
+# on localhost does not have).
+ENDPOINTS = {
+    'flowise': {
+        'flowise_db_host': 'postgres',
+        'flowise_db_port': 5432,
+        'flowise_s3_endpoint': 'http://seaweedfs:8333',
+    },
+    'open_webui': {
+        'open_webui_db_host': 'postgres',
+        'open_webui_db_port': 5432,
+        'open_webui_valkey_host': 'valkey',
+        'open_webui_valkey_port': 6379,
+    },
+    'searxng': {'searxng_valkey_host': 'valkey', 'searxng_valkey_port': 6379},
+}
+
+
 def validate(tmp_path: Path, role: str, extra: dict) -> subprocess.CompletedProcess:
     playbook = tmp_path / 'validate.yml'
     playbook.write_text(PLAYBOOK)
@@ -43,7 +62,7 @@ def validate(tmp_path: Path, role: str, extra: dict) -> subprocess.CompletedProc
 
 def value(role: str, address: str):
     variable, kind = ROLES[role][:2]
-    return {variable: ['127.0.0.1', address] if kind is list else address}
+    return {variable: ['127.0.0.1', address] if kind is list else address, **ENDPOINTS.get(role, {})}
 
 
 @pytest.mark.parametrize('role', sorted(ROLES))

@@ -6,6 +6,7 @@ its own message, and optionally its argument specs, in one task instead of one t
 
 from __future__ import annotations
 
+import os
 from collections import ChainMap
 from collections.abc import Mapping
 
@@ -77,11 +78,30 @@ class ActionModule(ActionBase):
         result.update(changed=False, msg='%d checks passed' % len(checks))
         return result
 
+    def _role_argument_spec(self, entry_point, task_vars):
+        """The options of an entry point in the argument specs of the role this task belongs to."""
+        role_path = task_vars.get('role_path')
+        if not role_path:
+            raise AnsibleActionFail(
+                "checks: argument_spec %r names an entry point of a role's argument specs; this task is not in a role"
+                % entry_point
+            )
+        specs = self._loader.load_from_file(os.path.join(role_path, 'meta', 'argument_specs.yml')) or {}
+        entry = (specs.get('argument_specs') or {}).get(entry_point)
+        if not isinstance(entry, Mapping):
+            raise AnsibleActionFail(
+                'checks: %s/meta/argument_specs.yml has no entry point %r' % (role_path, entry_point)
+            )
+        return entry.get('options') or {}
+
     def _argument_spec_failure(self, argument_spec, task_vars):
         """What ansible.builtin.validate_argument_spec reports for these options, with its message; None if valid."""
+        if isinstance(argument_spec, str):
+            argument_spec = self._role_argument_spec(argument_spec, task_vars)
         if not isinstance(argument_spec, Mapping):
             raise AnsibleActionFail(
-                'checks: argument_spec must be a mapping of options (got %s)' % _kind(argument_spec)
+                "checks: argument_spec must be a mapping of options or the name of an entry point of the role's "
+                'argument specs (got %s)' % _kind(argument_spec)
             )
         provided = self._templar.template({name: task_vars[name] for name in argument_spec if name in task_vars})
         outcome = ArgumentSpecValidator(dict(argument_spec)).validate(provided, validate_role_argument_spec=True)

@@ -24,10 +24,11 @@ description:
 options:
   argument_spec:
     description:
-      - The options of an argument spec (a role's C(argument_specs.<entry point>.options)), checked against the
-        variables of the same names before any check; a variable that does not match is an error listing every
-        mismatch.
-    type: dict
+      - The options of an argument spec, checked against the variables of the same names before any check; a
+        variable that does not match is an error listing every mismatch.
+      - Either the name of an entry point of the argument specs of the role the task belongs to (C(main) reads
+        C(argument_specs.main.options) of the role's C(meta/argument_specs.yml)) or a mapping of options.
+    type: raw
   checks:
     description: The checks, evaluated in order; the first that fails stops the task.
     type: list
@@ -68,7 +69,7 @@ attributes:
 EXAMPLES = r"""
 - name: Check the role's settings
   selfhosted_ai.stack.checks:
-    argument_spec: "{{ (lookup('ansible.builtin.file', role_path ~ '/meta/argument_specs.yml') | from_yaml).argument_specs.main.options }}"
+    argument_spec: main
     checks:
       - that: postgres_memory_mb | int >= 256
         msg: "postgres_memory_mb must be at least 256 (got {{ postgres_memory_mb }})."

@@ -35,6 +35,9 @@ PLAY = """
             msg: the last check failed
 """
 
+# The argument_spec of PLAY as written there, for the tests that replace it.
+SPEC_IN_PLAY = 'argument_spec:\n          memory_mb: {type: int, required: true}\n          databases: {type: list, elements: dict}\n'
+
 
 def run(tmp_path, *extra):
     (tmp_path / 'play.yml').write_text(PLAY)
@@ -91,11 +94,75 @@ def test_the_argument_spec_is_checked_first_with_the_message_of_validate_argumen
 def test_an_argument_spec_that_is_not_a_mapping_is_a_clear_error(tmp_path):
     (tmp_path / 'bad.yml').write_text(
         PLAY.replace(
-            'argument_spec:\n          memory_mb: {type: int, required: true}\n          databases: {type: list, elements: dict}\n',
+            SPEC_IN_PLAY,
             'argument_spec: [memory_mb, databases]\n',
         )
     )
     proc = ansible_playbook_on_localhost(tmp_path / 'bad.yml', '-e', 'limit=1')
     out = proc.stdout + proc.stderr
-    assert proc.returncode != 0 and 'argument_spec must be a mapping of options (got a list)' in out, out
+    assert (
+        proc.returncode != 0
+        and "argument_spec must be a mapping of options or the name of an entry point of the role's argument specs (got a list)"
+        in out
+    ), out
     assert 'argument_spec: [memory_mb, databases]' in (tmp_path / 'bad.yml').read_text(), out
+
+
+ROLE_SPECS = """
+argument_specs:
+  main:
+    options:
+      demo_port: {type: int, required: true}
+"""
+
+ROLE_TASKS = """
+- name: Check the role's settings
+  selfhosted_ai.stack.checks:
+    argument_spec: ENTRY
+    checks:
+      - that: demo_port | int > 1024
+        msg: "demo_port must be above 1024 (got {{ demo_port }})"
+"""
+
+
+def run_role(tmp_path, entry, *extra):
+    # A role next to the playbook (roles/demo), its input checked by one checks task naming its entry point.
+    (tmp_path / 'roles' / 'demo' / 'meta').mkdir(parents=True)
+    (tmp_path / 'roles' / 'demo' / 'tasks').mkdir()
+    (tmp_path / 'roles' / 'demo' / 'meta' / 'argument_specs.yml').write_text(ROLE_SPECS)
+    (tmp_path / 'roles' / 'demo' / 'tasks' / 'main.yml').write_text(ROLE_TASKS.replace('ENTRY', entry))
+    # Imported with rolespec_validate: false, as the collection's playbooks import their roles.
+    (tmp_path / 'play.yml').write_text(
+        '- hosts: localhost\n  gather_facts: false\n  tasks:\n'
+        '    - ansible.builtin.import_role: {name: demo, rolespec_validate: false}\n'
+    )
+    args = []
+    for value in extra:
+        args += ['-e', value]
+    proc = ansible_playbook_on_localhost(*args, tmp_path / 'play.yml')
+    return proc, proc.stdout + proc.stderr
+
+
+def test_an_entry_point_name_checks_the_role_s_own_argument_specs_then_its_checks(tmp_path):
+    proc, out = run_role(tmp_path, 'main', 'demo_port=8080')
+    assert proc.returncode == 0 and re.search(r'localhost\s+: ok=1\s+changed=0 .* failed=0', out), out
+    proc, out = run_role(tmp_path / 'wrong_type', 'main', 'demo_port=eighty')
+    assert proc.returncode != 0 and 'Validation of arguments failed' in out and 'demo_port' in out, out
+    assert 'must be above 1024' not in out, out
+    proc, out = run_role(tmp_path / 'low', 'main', 'demo_port=80')
+    assert proc.returncode != 0 and 'demo_port must be above 1024 (got 80)' in out, out
+
+
+def test_an_entry_point_the_role_does_not_have_or_a_name_outside_a_role_is_a_clear_error(tmp_path):
+    proc, out = run_role(tmp_path, 'restore', 'demo_port=8080')
+    assert proc.returncode != 0 and "meta/argument_specs.yml has no entry point 'restore'" in out, out
+    outside = PLAY.replace(
+        SPEC_IN_PLAY,
+        'argument_spec: main\n',
+    )
+    assert 'argument_spec: main' in outside
+    (tmp_path / 'outside.yml').write_text(outside)
+    proc = ansible_playbook_on_localhost(tmp_path / 'outside.yml', '-e', 'limit=1')
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "argument_spec 'main' names an entry point" in out, out
+    assert 'this task is not in a role' in out, out

@@ -133,7 +133,10 @@ def render_block(role_dir: Path) -> str:
                 + ('' if entry_point == 'main' else f' (`tasks_from: {entry_point}`)')
                 + f': {_cell(spec.get("short_description", ""))}',
             ]
-        lines += [''] + render_table(spec.get('options') or {}, defaults if entry_point == 'main' else {})
+        options = spec.get('options') or {}
+        lines += [''] + (
+            render_table(options, defaults if entry_point == 'main' else {}) if options else ['No variables.']
+        )
     lines += ['', END]
     return '\n'.join(lines)
 

@@ -71,6 +71,12 @@ options:
         description: The whole content of the file (text, written as UTF-8).
         type: str
         required: true
+      keep_content:
+        description:
+          - Write O(files[].content) only when the file is missing; an existing file keeps what it holds and gets the
+            owner, group and mode (a log file that a service appends to, which must exist before a reader starts).
+        type: bool
+        default: false
       owner:
         description: Owner (name or uid); unset keeps the current one (root for a new file).
         type: str
@@ -183,7 +189,7 @@ def write_file(module, entry, diff):
     path = entry['path']
     wanted = to_bytes(entry['content'], errors='surrogate_or_strict')
     current = read_bytes(path)
-    if current == wanted:
+    if current == wanted or (entry['keep_content'] and current is not None):
         return module.set_fs_attributes_if_different(file_args(module, entry), False, expand=False)
     diff.append(
         dict(
@@ -257,6 +263,7 @@ def main():
                 options=dict(
                     path=dict(type='path', required=True),
                     content=dict(type='str', required=True),
+                    keep_content=dict(type='bool', default=False),
                     validate=dict(type='str'),
                     **attributes,
                 ),

@@ -76,6 +76,23 @@ def test_only_the_file_that_differs_is_written(run, tmp_path):
     ]
 
 
+def test_keep_content_creates_a_missing_file_and_leaves_an_existing_one_as_it_is(run, tmp_path):
+    log = tmp_path / 'logs' / 'access.log'
+    args = dict(
+        directories=[{'path': str(log.parent), 'mode': '0755'}],
+        files=[{'path': str(log), 'content': '', 'keep_content': True, 'mode': '0640'}],
+    )
+    created = run(**args)
+    assert created['changed'] and created['changed_paths'] == [str(log.parent), str(log)]
+    assert log.read_text() == '' and mode_of(log) == 0o640
+    log.write_text('a line the service wrote\n')
+    os.chmod(log, 0o644)
+    kept = run(**args)
+    assert kept['changed'] and kept['changed_paths'] == [str(log)]  # the mode only
+    assert log.read_text() == 'a line the service wrote\n' and mode_of(log) == 0o640
+    assert not run(**args)['changed']
+
+
 def test_a_mode_alone_is_corrected(run, tmp_path):
     path = tmp_path / 'f'
     path.write_text('x')

@@ -26,16 +26,9 @@ BATCH_PLAYBOOK = Path(__file__).parent / 'files' / 'container_batch.yml'
 LOCAL_VALKEY = f'{harness.REGISTRY_PUSH_HOST}/valkey/valkey:8.1.1'
 
 
-def docker_answers() -> bool:
-    try:
-        return subprocess.run(['docker', 'info'], capture_output=True, timeout=20, check=False).returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-
-
 @pytest.fixture
 def run(tmp_path):
-    if not docker_answers():
+    if not harness.engine_answers():
         pytest.skip('no Docker engine answers on this machine (make test starts one through tests/harness)')
     name = 'pipeline-test-' + secrets.token_hex(4)
     inventory = tmp_path / 'hosts.ini'

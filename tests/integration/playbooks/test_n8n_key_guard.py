@@ -15,22 +15,16 @@ from pathlib import Path
 
 import pytest
 from ansible_run import ansible_playbook
+from harness import harness
 
 PLAYBOOK = Path(__file__).parent / 'files' / 'n8n_key_guard.yml'
 # The task's header, printed when it runs (ansible.cfg hides skipped tasks; profile_tasks lists every name at the end).
 LATE_READ = 'TASK [selfhosted_ai.stack.n8n : Read the n8n data volumes made since the host'
 
 
-def docker_answers() -> bool:
-    try:
-        return subprocess.run(['docker', 'info'], capture_output=True, timeout=20, check=False).returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-
-
 @pytest.fixture
 def guard(tmp_path):
-    if not docker_answers():
+    if not harness.engine_answers():
         pytest.skip('no Docker engine answers on this machine (make test starts one through tests/harness)')
     if os.geteuid() != 0:
         pytest.skip("the volumes' directories are root's: the test writes n8n's config file there")

@@ -8,6 +8,8 @@ vars/main.yml with the role's defaults under the host's inventory variables and 
 precedence for that host (role vars over inventory and facts over role defaults).
 """
 
+import copy
+import multiprocessing
 import re
 from pathlib import Path
 
@@ -45,6 +47,13 @@ ROLE_GROUPS = {
 
 # The role files RoleScope read in this process, by path.
 _LOADED = {}
+
+# Templated declarations by (role, name, host), in a worker process only. A worker runs one task for one host and
+# sees the inventory and facts as they were when it started (set_fact's results reach the main process after the
+# task), so a declaration templates the same way all through it: the lookups of one task (consumers templates the
+# monitoring role's consumes, which asks scrape_targets for every role's endpoint again) template each one once.
+# The main process keeps none: its facts change from task to task.
+_TEMPLATED = {}
 
 _LOOPBACK = re.compile(r'^(127\.|::1$|\[::1\]$|localhost$)')
 
@@ -87,6 +96,9 @@ class RoleScope:
         hostvars = self._variables['hostvars']
         if host not in hostvars:
             raise AnsibleLookupError(f'{self._plugin}: host {host!r} is not in the inventory')
+        remember = multiprocessing.parent_process() is not None
+        if remember and (role, name, host) in _TEMPLATED:
+            return copy.deepcopy(_TEMPLATED[role, name, host])
         # The host's variables untemplated, so they template in this one scope.
         scope = {
             **self._load(ROLES_DIR / role / 'defaults' / 'main.yml'),
@@ -98,12 +110,15 @@ class RoleScope:
         }
         templar = self._templar.copy_with_new_env(available_variables=scope)
         try:
-            return templar.template(declared)
+            templated = templar.template(declared)
         except AnsibleError as exc:
             raise AnsibleLookupError(
                 f'{self._plugin}: the {role} {name} of {host} cannot be computed ({exc.message}). If it needs facts of '
                 f'{host}, gather them in this run (include {host} in --limit) or keep them in the fact cache.'
             ) from None
+        if remember:
+            _TEMPLATED[role, name, host] = copy.deepcopy(templated)
+        return templated
 
     def hosts_running(self, role):
         """The inventory hosts of the role's groups (ROLE_GROUPS), in inventory order, once each."""

@@ -7,6 +7,7 @@
 #   make integration   pytest against real servers started on loopback
 #   make molecule SCENARIO=docker   one molecule scenario (MOLECULE_DISTRO=debian13 for Debian 13)
 #   make bench    benchmarks; figures go into the README by hand, with the command
+#   make clean    the sandbox, .venv, the fact cache and the engines molecule keeps between runs
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 .DEFAULT_GOAL := help
@@ -82,4 +83,5 @@ bench: images
 	@tests/run-bench.sh
 
 clean: demo-down
+	docker volume ls -q --filter name=sai-molecule-engine- | xargs -r docker volume rm
 	rm -rf $(VENV) .cache

@@ -75,7 +75,7 @@ def role_scope(monkeypatch):
 
 
 def test_a_worker_templates_a_declaration_once_and_hands_out_copies(role_scope, monkeypatch):
-    scope, templar, _ = role_scope
+    scope, templar = role_scope[:2]
     monkeypatch.setattr('multiprocessing.parent_process', object)  # a worker has a parent
     first = scope.template('postgres', 'endpoint', 'data1')
     first['container'] = 'changed by a caller'

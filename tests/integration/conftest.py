@@ -6,6 +6,7 @@ pytest puts this directory on sys.path (no __init__.py here), so ``servers`` imp
 # pytest finds the fixtures by the names imported here, so they look unused to pylint.
 # pylint: disable=unused-import
 
+from servers.local_registry import local_valkey_image  # noqa: F401  (containers from the harness's registry)
 from servers.openbao import openbao, openbao_tls  # noqa: F401  (fixtures, session scope)
 from servers.postgres import postgres_server  # noqa: F401,E402  (tenant tests: PostgreSQL 15, session scope)
 from servers.seaweedfs import seaweedfs_server  # noqa: F401,E402  (tenant tests: SeaweedFS S3, session scope)

@@ -22,8 +22,6 @@ from harness import harness
 PLAYBOOK = Path(__file__).parent / 'files' / 'container_pipeline.yml'
 WAIT_PLAYBOOK = Path(__file__).parent / 'files' / 'container_wait_named.yml'
 BATCH_PLAYBOOK = Path(__file__).parent / 'files' / 'container_batch.yml'
-# Served by the harness's local registry; present on the engine once `make images` ran.
-LOCAL_VALKEY = f'{harness.REGISTRY_PUSH_HOST}/valkey/valkey:8.1.1'
 
 
 @pytest.fixture
@@ -122,16 +120,12 @@ def test_a_bad_name_in_a_batch_is_refused_before_its_volumes_are_made(run, bad_n
         subprocess.run(['docker', 'volume', 'rm', '-f', *volumes], capture_output=True, check=False)
 
 
-def test_a_started_container_is_waited_for_under_a_name_that_says_what_the_wait_is(run):
+def test_a_started_container_is_waited_for_under_a_name_that_says_what_the_wait_is(run, local_valkey_image):
     playbook, name, tmp_path = run
-    if not exists('image', LOCAL_VALKEY):
-        pytest.skip(f'{LOCAL_VALKEY} is not on this Docker engine (make images builds it)')
-    # the registry runs as a plain process: after a reboot the image is there and the registry is not
-    harness.ensure_registry()
-    result = playbook('-e', f'pipeline_test_image={LOCAL_VALKEY}', playbook=WAIT_PLAYBOOK)
+    result = playbook('-e', f'pipeline_test_image={local_valkey_image}', playbook=WAIT_PLAYBOOK)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-3000:]
-    assert f'Run the container, its image pulled when missing: {name} from {LOCAL_VALKEY}' in output
+    assert f'Run the container, its image pulled when missing: {name} from {local_valkey_image}' in output
     assert f'Wait until the container answers: {name} (a first start loads nothing here)' in output
     assert exists('container', name)
 
@@ -147,12 +141,8 @@ def task_status(output: str, task: str) -> str:
     return next(line.split(':', 1)[0] for line in after if line.startswith(('ok:', 'changed:', 'skipping:')))
 
 
-def test_an_unchanged_running_container_is_left_alone(run, tmp_path):
+def test_an_unchanged_running_container_is_left_alone(run, local_valkey_image, tmp_path):
     playbook, name, dummy = run
-    if not exists('image', LOCAL_VALKEY):
-        pytest.skip(f'{LOCAL_VALKEY} is not on this Docker engine (make images builds it)')
-    # the registry runs as a plain process: after a reboot the image is there and the registry is not
-    harness.ensure_registry()
     out = tmp_path / 'recorded.json'
 
     def converge(value, *extra):
@@ -163,7 +153,7 @@ def test_an_unchanged_running_container_is_left_alone(run, tmp_path):
             json.dumps(
                 {
                     'pipeline_test_name': name,
-                    'pipeline_test_image': LOCAL_VALKEY,
+                    'pipeline_test_image': local_valkey_image,
                     'pipeline_test_value': value,
                     'pipeline_test_out': str(out),
                 }
@@ -174,7 +164,9 @@ def test_an_unchanged_running_container_is_left_alone(run, tmp_path):
         )
         output = result.stdout + result.stderr
         assert result.returncode == 0, output[-3000:]
-        status = task_status(output, f'Run the container, its image pulled when missing: {name} from {LOCAL_VALKEY}')
+        status = task_status(
+            output, f'Run the container, its image pulled when missing: {name} from {local_valkey_image}'
+        )
         return status, json.loads(out.read_text()), output
 
     def inspect():
@@ -222,15 +214,11 @@ def test_an_unchanged_running_container_is_left_alone(run, tmp_path):
     assert status == 'ok' and inspect()['Id'] == second['Id']
 
 
-def test_a_pull_says_how_much_it_downloads(run):
+def test_a_pull_says_how_much_it_downloads(run, local_valkey_image):
     playbook, name, dummy = run
-    if not exists('image', LOCAL_VALKEY):
-        pytest.skip(f'{LOCAL_VALKEY} is not on this Docker engine (make images builds it)')
-    # the registry runs as a plain process: after a reboot the image is there and the registry is not
-    harness.ensure_registry()
     # A tag the local registry has and this engine does not: the pipeline must pull it.
     image = f'{harness.REGISTRY_PUSH_HOST}/pipeline-test/valkey:8.1.1-{name.rsplit("-", 1)[1]}'
-    subprocess.run(['docker', 'tag', LOCAL_VALKEY, image], check=True, capture_output=True)
+    subprocess.run(['docker', 'tag', local_valkey_image, image], check=True, capture_output=True)
     try:
         subprocess.run(['docker', 'push', image], check=True, capture_output=True)
         subprocess.run(['docker', 'rmi', image], check=True, capture_output=True)

@@ -18,8 +18,6 @@ from ansible_run import ansible_playbook
 from harness import harness
 
 PLAYBOOK = Path(__file__).parent / 'files' / 'n8n_key_guard.yml'
-# Served by the harness's local registry; present on the engine once `make images` ran.
-LOCAL_VALKEY = f'{harness.REGISTRY_PUSH_HOST}/valkey/valkey:8.1.1'
 
 
 @pytest.fixture
@@ -34,11 +32,11 @@ def guard(tmp_path):
         f'localhost ansible_connection=local ansible_python_interpreter={sys.executable}\n'
     )
 
-    def run(late_key: str | None = None):
+    def run(late_key: str | None = None, late_image: str | None = None):
         extra = {'n8n_container_specs': [{'volume': volumes[mode]} for mode in ('main', 'worker', 'webhook', 'late')]}
         if late_key is not None:
             extra.update(
-                key_guard_late_volume=volumes['late'], key_guard_late_key=late_key, key_guard_late_image=LOCAL_VALKEY
+                key_guard_late_volume=volumes['late'], key_guard_late_key=late_key, key_guard_late_image=late_image
             )
         result = ansible_playbook('-i', tmp_path / 'hosts.ini', '-e', json.dumps(extra), PLAYBOOK)
         return result.returncode, ' '.join((result.stdout + result.stderr).split())
@@ -85,16 +83,13 @@ def test_a_listed_volume_with_another_key_stops_the_run_and_no_key_is_shown(guar
         assert key not in output
 
 
-def test_a_volume_the_pipeline_made_after_the_listing_is_read_too(guard):
+def test_a_volume_the_pipeline_made_after_the_listing_is_read_too(guard, local_valkey_image):
     run, remember, secret, volumes = guard
-    if subprocess.run(['docker', 'image', 'inspect', LOCAL_VALKEY], capture_output=True, check=False).returncode != 0:
-        pytest.skip(f'{LOCAL_VALKEY} is not on this Docker engine (make images builds it)')
-    harness.ensure_registry()
     run()
-    rc, output = run(late_key=secrets.token_urlsafe(36))
+    rc, output = run(late_key=secrets.token_urlsafe(36), late_image=local_valkey_image)
     assert rc != 0
     assert f'the volume(s) {volumes["late"]} remember an encryption key' in output, output[-3000:]
     subprocess.run(['docker', 'rm', '-f', volumes['late']], capture_output=True, check=True)
     subprocess.run(['docker', 'volume', 'rm', '-f', volumes['late']], capture_output=True, check=True)
-    rc, output = run(late_key=secret())
+    rc, output = run(late_key=secret(), late_image=local_valkey_image)
     assert rc == 0, output[-3000:]

@@ -39,6 +39,34 @@ def playbook(*args: str) -> tuple[float, dict[str, dict[str, int]]]:
     return elapsed, recap
 
 
+def busy_cores(seconds: float = 10.0) -> float:
+    """How many of this machine's cores were busy over the next `seconds` (/proc/stat, all processes)."""
+
+    def counters() -> tuple[int, int]:
+        with open('/proc/stat') as stat:
+            fields = [int(value) for value in stat.readline().split()[1:]]
+        return sum(fields), fields[3] + fields[4]  # all jiffies, idle + iowait
+
+    total, idle = counters()
+    time.sleep(seconds)
+    total_after, idle_after = counters()
+    return (os.cpu_count() or 1) * (1 - (idle_after - idle) / max(total_after - total, 1))
+
+
+def wait_until_quiet(below: float = 0.5, longest: float = 300.0) -> float:
+    """Wait until the machine's busy cores stay below `below` (a sandbox just started keeps its services busy for
+    minutes, and a rerun measured then measures them too); at most `longest` seconds. Prints what it waited for and
+    returns the busy cores measured last."""
+    started = time.monotonic()
+    busy = busy_cores()
+    while busy >= below and time.monotonic() - started < longest:
+        print('waiting for the machine to settle: %.2f cores busy (below %.2f wanted)' % (busy, below), flush=True)
+        busy = busy_cores()
+    if busy >= below:
+        print('the machine did not settle in %.0f s (%.2f cores busy); measuring anyway' % (longest, busy))
+    return busy
+
+
 def container_address(name: str) -> str:
     out = subprocess.run(
         ['docker', 'inspect', '-f', '{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}', name],

@@ -24,8 +24,8 @@ description:
   - The main process collects its garbage itself every O(collect_every) tasks (objects unfrozen, one full
     collection, frozen again), so a long run does not keep the garbage of all its tasks. The playbook's end turns
     the collector back on.
-  - Measured on this collection's sandbox (README, Reruns) - a no-op rerun of C(site.yml) over SSH took about 4 s
-    less (a tenth) with it than without it, alternating, and the main process's peak memory grew by a few MB.
+  - Measured on this collection's sandbox (README, Reruns) - a no-op rerun of C(site.yml) over SSH took about a tenth
+    less time with it than without it, alternating, and the main process's peak memory grew from 81 to 90 MB.
   - Enable it in C(callbacks_enabled) of C(ansible.cfg) (this collection's C(ansible.cfg) does).
 requirements:
   - enable in configuration

@@ -66,7 +66,7 @@ def main() -> None:
         )
         for label, argv, target, counted in runs:
             times, busy = [], []
-            for _ in range(args.repeats):
+            for _run in range(args.repeats):
                 busy.append(wait_until_quiet())
                 seconds, recap = playbook(*argv)
                 times.append(seconds)

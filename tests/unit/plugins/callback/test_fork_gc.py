@@ -63,13 +63,13 @@ def test_a_worker_forked_after_a_task_start_runs_without_the_collector_and_walks
 ):
     callback = make_callback()
     callback.v2_playbook_on_start(None)
-    inherited = [Cycle() for _ in range(1000)]
+    inherited = [Cycle() for _number in range(1000)]
     callback.v2_playbook_on_task_start(None, False)
     reader, writer = os.pipe()
     pid = os.fork()
     if pid == 0:  # the worker
         os.close(reader)
-        tracked = sum(1 for generation in (0, 1, 2) for _ in gc.get_objects(generation))
+        tracked = sum(len(gc.get_objects(generation)) for generation in (0, 1, 2))
         state = {'enabled': gc.isenabled(), 'frozen': gc.get_freeze_count(), 'tracked': tracked}
         os.write(writer, json.dumps(state).encode())
         os._exit(0)
@@ -100,7 +100,7 @@ def test_collect_every_0_leaves_the_garbage_to_the_end(restore_gc):
     callback = make_callback(collect_every=0)
     callback.v2_playbook_on_start(None)
     freed = garbage()
-    for _ in range(50):
+    for _task in range(50):
         callback.v2_playbook_on_task_start(None, False)
     assert freed() is not None
     callback.v2_playbook_on_stats(None)

@@ -67,12 +67,14 @@ def test_a_worker_forked_after_a_task_start_runs_without_the_collector_and_walks
     callback.v2_playbook_on_task_start(None, False)
     reader, writer = os.pipe()
     pid = os.fork()
-    if pid == 0:  # the worker
-        os.close(reader)
-        tracked = sum(len(gc.get_objects(generation)) for generation in (0, 1, 2))
-        state = {'enabled': gc.isenabled(), 'frozen': gc.get_freeze_count(), 'tracked': tracked}
-        os.write(writer, json.dumps(state).encode())
-        os._exit(0)
+    if pid == 0:  # the worker: it must never return into pytest, whatever happens here
+        try:
+            os.close(reader)
+            tracked = sum(len(gc.get_objects(generation)) for generation in (0, 1, 2))
+            state = {'enabled': gc.isenabled(), 'frozen': gc.get_freeze_count(), 'tracked': tracked}
+            os.write(writer, json.dumps(state).encode())
+        finally:
+            os._exit(0)
     os.close(writer)
     with os.fdopen(reader) as pipe:
         state = json.loads(pipe.read())
